@@ -1,0 +1,159 @@
+"""``bflray.run(config)``: one experiment, start to finish, into its own run directory."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from bflray.chain import Chain, anvil_version, artifact_versions
+from bflray.config import Config
+from bflray.data import load_dataset, split_train_test
+from bflray.metrics import RunMetrics
+from bflray.models.factory import build_model_spec
+from bflray.protocol.backend import Backend, create_backend, shard_ranges
+from bflray.protocol.round import HeldOutSet, RoundPipeline
+from bflray.rundir import collect_versions, create_run_dir, write_json
+from bflray.seeding import FEDERATION, Purpose, derive_rng
+from bflray.store import BlobStore, write_table_atomic
+
+log = logging.getLogger("bflray")
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """Where a run wrote its outputs, its per-round records and its final global model."""
+
+    run_dir: Path
+    rounds: list[dict[str, Any]]
+    final_params: np.ndarray
+
+    @property
+    def final_accuracy(self) -> float:
+        return float(self.rounds[-1]["accuracy"])
+
+
+def run(
+    config: Config,
+    *,
+    out_dir: str | Path | None = None,
+    backend: Backend | None = None,
+    progress: bool = True,
+) -> RunResult:
+    """Run the experiment ``config`` describes and return its results.
+
+    Parameters
+    ----------
+    out_dir:
+        Parent of the run directory; defaults to ``experiment.out_dir``.
+    backend:
+        Where the hospital blocks live; defaults to the one ``runtime.backend`` names.
+    progress:
+        Show a progress bar over rounds on stderr.
+    """
+    run_dir = create_run_dir(config, out_dir)
+    with _run_log(run_dir), ExitStack() as stack:
+        log.info("run directory: %s", run_dir)
+        metrics = stack.enter_context(RunMetrics())
+        if config.metrics.enabled:
+            port = metrics.serve(config.metrics.host, config.metrics.port)
+            url = f"http://{config.metrics.host}:{port}/metrics"
+            write_json(run_dir / "metrics.json", {"host": config.metrics.host, "port": port, "url": url})
+            log.info("metrics: %s", url)
+        chain = stack.enter_context(Chain.open(config.chain, log_path=run_dir / "anvil.log"))
+        write_json(
+            run_dir / "chain.json",
+            {"url": chain.url, "addresses": chain.addresses, "anvil_pid": chain.node.pid if chain.node else None},
+        )
+        write_json(run_dir / "versions.json", _versions(config))
+
+        dataset = load_dataset(config.data.dataset)
+        _pool, test_idx = split_train_test(dataset, test_fraction=config.data.test_fraction, seed=config.experiment.seed)
+        spec = build_model_spec(config, dataset)
+
+        hosts = backend if backend is not None else create_backend(config)
+        stack.callback(hosts.close)
+        ranges = shard_ranges(
+            config.federation.hospitals,
+            hospitals_per_actor=config.runtime.hospitals_per_actor,
+            capacity=hosts.capacity(),
+        )
+        hosts.launch(config, ranges)
+        log.info("%d hospitals in %d blocks on the %s backend", config.federation.hospitals, len(ranges), hosts.name)
+
+        pipeline = RoundPipeline(
+            config=config,
+            backend=hosts,
+            ledger=chain.ledger,
+            store=BlobStore(run_dir / "store"),
+            metrics=metrics,
+            spec=spec,
+            test_set=HeldOutSet(dataset.features[test_idx], dataset.labels[test_idx]),
+        )
+        params = spec.init(derive_rng(config.experiment.seed, 0, FEDERATION, Purpose.INIT))
+        rows: list[dict[str, Any]] = []
+        started = time.perf_counter()
+        bar = tqdm(
+            range(1, config.experiment.rounds + 1), desc="rounds", unit="round",
+            disable=not progress, file=sys.stderr, dynamic_ncols=True,
+        )
+        for round_ in bar:
+            params, row = pipeline.run_round(round_, params)
+            rows.append(row)
+            write_table_atomic(run_dir / "rounds.parquet", rows)
+            bar.set_postfix(acc=f"{row['accuracy']:.3f}", loss=f"{row['loss']:.3f}")
+            log.debug("round %d: %s", round_, row)
+        bar.close()
+        np.savez(run_dir / "model.npz", params=params)
+        write_json(
+            run_dir / "summary.json",
+            {
+                "rounds": len(rows),
+                "final_accuracy": rows[-1]["accuracy"],
+                "final_loss": rows[-1]["loss"],
+                "final_model_hash": rows[-1]["model_hash"],
+                "seconds": time.perf_counter() - started,
+                "gas_used": sum(r["gas_used"] for r in rows),
+                "onchain_bytes": sum(r["onchain_bytes"] for r in rows),
+                "model": {"kind": config.model.name, "parameters": spec.size},
+            },
+        )
+        log.info("final accuracy %.4f after %d rounds", rows[-1]["accuracy"], len(rows))
+    return RunResult(run_dir=run_dir, rounds=rows, final_params=params)
+
+
+def _versions(config: Config) -> dict[str, Any]:
+    extra: dict[str, Any] = {"contracts": artifact_versions()}
+    if not config.chain.url:
+        extra["anvil"] = anvil_version()
+    return collect_versions(extra)
+
+
+@contextmanager
+def _run_log(run_dir: Path) -> Iterator[None]:
+    """Everything the ``bflray`` logger says during the run also goes to ``run.log``."""
+    handler = logging.FileHandler(run_dir / "run.log", encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setLevel(logging.DEBUG)
+    previous = log.level
+    log.addHandler(handler)
+    if log.level == logging.NOTSET or log.level > logging.DEBUG:
+        log.setLevel(logging.DEBUG)
+    try:
+        yield
+    except BaseException:
+        # The traceback goes to run.log only; the CLI prints the one-line reason.
+        log.debug("run failed", exc_info=True)
+        raise
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(previous)
+        handler.close()

@@ -1,0 +1,147 @@
+"""``bflray``: the command line, a thin layer over the Python API.
+
+A user's mistake prints one line and exits with its class's status (config errors: 2);
+a bug still shows its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from bflray import __version__
+from bflray.errors import BackendError, BflrayError, ChainError, ConfigError, DataError, StoreError
+
+EXIT_CODES: tuple[tuple[type[BflrayError], int], ...] = (
+    (ConfigError, 2),
+    (DataError, 3),
+    (ChainError, 4),
+    (BackendError, 5),
+    (StoreError, 6),
+    (BflrayError, 1),
+)
+DEFAULT_CONFIG = Path("configs/demo.toml")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bflray", description="Simulate blockchain-based federated learning between many hospitals."
+    )
+    parser.add_argument("--version", action="version", version=f"bflray {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run one experiment", description="Run one experiment into a new run directory.")
+    _add_config_args(run)
+    run.add_argument("--out", metavar="DIR", help="parent of the run directory (default: experiment.out_dir)")
+    run.add_argument("--quiet", action="store_true", help="no progress bar or log lines; print only the run directory")
+    run.set_defaults(handler=_cmd_run)
+
+    config = sub.add_parser("config", help="print the resolved config", description="Validate a config and print it resolved.")
+    _add_config_args(config)
+    config.set_defaults(handler=_cmd_config)
+
+    chain = sub.add_parser("chain", help="chain tools", description="Chain tools.")
+    chain_sub = chain.add_subparsers(dest="chain_command", required=True, metavar="COMMAND")
+    up = chain_sub.add_parser(
+        "up", help="start anvil and deploy the contracts", description="Start anvil, deploy the contracts, "
+        "print the RPC URL and contract addresses, and stay up until Ctrl-C.",
+    )
+    _add_config_args(up)
+    up.set_defaults(handler=_cmd_chain_up)
+    return parser
+
+
+def _add_config_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("config", nargs="?", metavar="CONFIG", help=f"experiment TOML file (default: {DEFAULT_CONFIG})")
+    p.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+        help="override a config key; VALUE is read as a TOML literal (repeatable)",
+    )
+
+
+def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from bflray.config import load_config
+
+    path = args.config
+    if path is None and DEFAULT_CONFIG.exists():
+        path = DEFAULT_CONFIG
+    return load_config(path, args.overrides)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    config = _load(args)
+    if config.runtime.backend == "ray":
+        import actors  # noqa: F401  (registers the Ray backend)
+    from bflray.api import run
+
+    _console_logging(quiet=args.quiet)
+    result = run(config, out_dir=args.out, progress=not args.quiet)
+    print(f"run directory: {result.run_dir}")
+    return 0
+
+
+def _cmd_config(args: argparse.Namespace) -> int:
+    from bflray.config import dump_config
+
+    sys.stdout.write(dump_config(_load(args)))
+    return 0
+
+
+def _cmd_chain_up(args: argparse.Namespace) -> int:
+    from bflray.chain import Chain
+
+    config = _load(args)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with Chain.open(config.chain) as chain:
+        print(f"rpc url: {chain.url}")
+        for name, address in chain.addresses.items():
+            print(f"{name}: {address}")
+        print("chain is up; Ctrl-C stops it", flush=True)
+        try:
+            while not stop.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+def _console_logging(*, quiet: bool) -> None:
+    handler = _ProgressAwareHandler()
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    handler.setLevel(logging.WARNING if quiet else logging.INFO)
+    logging.getLogger("bflray").addHandler(handler)
+
+
+class _ProgressAwareHandler(logging.Handler):
+    """Writes log lines to stderr around an active progress bar instead of through it."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        from tqdm import tqdm
+
+        try:
+            tqdm.write(self.format(record), file=sys.stderr)
+        except Exception:  # a logging handler must never raise into the caller
+            self.handleError(record)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except KeyboardInterrupt:
+        print("bflray: interrupted", file=sys.stderr)
+        return 130
+    except BflrayError as exc:
+        code = next(code for cls, code in EXIT_CODES if isinstance(exc, cls))
+        print(f"bflray: error: {exc}", file=sys.stderr)
+        return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

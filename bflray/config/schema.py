@@ -1,0 +1,129 @@
+"""Typed experiment configuration: one TOML file per experiment, one section per concern.
+
+The section and key names here are the ones every later feature extends; the README's
+configuration reference documents each. Every model forbids unknown keys and is frozen, so a
+validated config is a value that can be hashed, written back and compared.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True, strict=True)
+
+
+class ExperimentConfig(_Section):
+    """What the run is called, its seed, how many rounds, and where its directory goes."""
+
+    name: str = Field("demo", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    seed: int = Field(0, ge=0, lt=2**63)
+    rounds: int = Field(3, ge=1, le=100_000)
+    out_dir: str = "runs"
+
+
+class FederationConfig(_Section):
+    """The simulated federation: how many hospitals take part."""
+
+    hospitals: int = Field(8, ge=1, le=1_000_000)
+
+
+class DataConfig(_Section):
+    """Which dataset, where its files are, and how it is split over hospitals."""
+
+    dataset: Literal["digits"] = "digits"
+    root: str = "data"
+    partition: Literal["iid"] = "iid"
+    test_fraction: float = Field(0.2, gt=0.0, lt=1.0)
+
+
+class ModelConfig(_Section):
+    """The classifier each hospital trains."""
+
+    name: Literal["mlp"] = "mlp"
+    hidden: int = Field(32, ge=1, le=65_536)
+
+
+class TrainingConfig(_Section):
+    """Local training at each hospital, per round."""
+
+    local_epochs: int = Field(1, ge=1, le=1_000)
+    batch_size: int = Field(16, ge=1, le=1_000_000)
+    learning_rate: float = Field(0.1, gt=0.0, le=100.0)
+    optimizer: Literal["sgd"] = "sgd"
+
+
+class AggregationConfig(_Section):
+    """How the round's updates become the next global model."""
+
+    rule: Literal["fedavg"] = "fedavg"
+
+
+class RuntimeConfig(_Section):
+    """Which backend hosts the roles, and how hospitals are packed into actors."""
+
+    backend: Literal["ray", "inprocess"] = "ray"
+    hospitals_per_actor: int = Field(
+        0, ge=0, description="hospitals hosted by one shard actor; 0 packs them to the CPUs"
+    )
+    num_cpus_per_actor: float = Field(1.0, ge=0.0)
+    num_gpus_per_actor: float = Field(0.0, ge=0.0)
+    start_timeout_s: float = Field(120.0, gt=0.0, description="how long shards may take to start")
+
+
+class RayConfig(_Section):
+    """Where the Ray cluster is: empty for a local one started by the run, else an address."""
+
+    address: str = ""
+    num_cpus: int = Field(0, ge=0, description="CPUs of a local cluster; 0 lets Ray count them")
+
+
+class ChainConfig(_Section):
+    """The chain: an anvil started by the run (no ``url``) or an existing node at ``url``."""
+
+    url: str = ""
+    timeout_s: float = Field(10.0, gt=0.0, le=600.0)
+    start_timestamp: int = Field(1_700_000_000, ge=0)
+    block_gas_limit: int = Field(30_000_000, ge=1_000_000)
+    accounts: int = Field(10, ge=1, le=10_000)
+    mnemonic: str = "test test test test test test test test test test test junk"
+
+    @field_validator("url")
+    @classmethod
+    def _url_scheme(cls, url: str) -> str:
+        if url and not url.startswith(("http://", "https://")):
+            raise ValueError("must be empty (start anvil) or start with http:// or https://")
+        return url
+
+
+class MetricsConfig(_Section):
+    """The Prometheus endpoint the driver serves while the run lasts."""
+
+    enabled: bool = True
+    host: Literal["127.0.0.1", "localhost", "::1"] = "127.0.0.1"
+    port: int = Field(0, ge=0, le=65_535, description="0 picks a free port")
+
+
+class StoreConfig(_Section):
+    """The off-chain payload store."""
+
+    keep_rounds: int = Field(0, ge=0, description="0 keeps every round's payloads")
+
+
+class Config(_Section):
+    """A whole experiment."""
+
+    experiment: ExperimentConfig = ExperimentConfig()
+    federation: FederationConfig = FederationConfig()
+    data: DataConfig = DataConfig()
+    model: ModelConfig = ModelConfig()
+    training: TrainingConfig = TrainingConfig()
+    aggregation: AggregationConfig = AggregationConfig()
+    runtime: RuntimeConfig = RuntimeConfig()
+    ray: RayConfig = RayConfig()
+    chain: ChainConfig = ChainConfig()
+    metrics: MetricsConfig = MetricsConfig()
+    store: StoreConfig = StoreConfig()

@@ -1,0 +1,94 @@
+"""The seam between the round pipeline and wherever the roles live.
+
+A backend hosts hospital blocks (in this process, or in Ray actors) and calls a method on
+every block, returning the answers in block order. The pipeline never knows which.
+Backends are registered by name; the Ray backend registers itself from the ``actors``
+package, so this library never imports Ray.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+from bflray.config import Config
+from bflray.errors import BackendError, ConfigError
+from bflray.roles import HospitalBlock
+
+
+class Backend(Protocol):
+    """Hosts hospital blocks and calls their methods."""
+
+    name: str
+
+    def capacity(self) -> int:
+        """How many blocks can run in parallel (used when packing is automatic)."""
+        ...
+
+    def launch(self, config: Config, ranges: Sequence[tuple[int, int]]) -> None:
+        """Host one block per ``(first, stop)`` hospital range."""
+        ...
+
+    def call(self, method: str, *args: Any) -> list[Any]:
+        """``block.method(*args)`` on every block, answers in block order."""
+        ...
+
+    def close(self) -> None:
+        """Release every block; safe to call twice."""
+        ...
+
+
+class InProcessBackend:
+    """Blocks as plain objects in the driver: for unit tests and small runs."""
+
+    name = "inprocess"
+
+    def __init__(self, config: Config | None = None) -> None:
+        self._blocks: list[HospitalBlock] = []
+
+    def capacity(self) -> int:
+        return 1
+
+    def launch(self, config: Config, ranges: Sequence[tuple[int, int]]) -> None:
+        self._blocks = [HospitalBlock(config, first, stop) for first, stop in ranges]
+
+    def call(self, method: str, *args: Any) -> list[Any]:
+        if not self._blocks:
+            raise BackendError("no hospital blocks are launched")
+        return [getattr(block, method)(*args) for block in self._blocks]
+
+    def close(self) -> None:
+        self._blocks = []
+
+
+BackendFactory = Callable[[Config], Backend]
+_REGISTRY: dict[str, BackendFactory] = {"inprocess": InProcessBackend}
+
+
+def register_backend(name: str, factory: BackendFactory) -> None:
+    """Make ``runtime.backend = name`` build its backend with ``factory(config)``."""
+    _REGISTRY[name] = factory
+
+
+def create_backend(config: Config) -> Backend:
+    """The backend ``runtime.backend`` names; it must have been registered."""
+    name = config.runtime.backend
+    factory = _REGISTRY.get(name)
+    if factory is None:
+        raise ConfigError(
+            f"runtime.backend = {name!r} is not registered in this process; registered: "
+            f"{', '.join(sorted(_REGISTRY))} (the Ray backend registers itself on `import actors`)"
+        )
+    return factory(config)
+
+
+def shard_ranges(num_hospitals: int, *, hospitals_per_actor: int, capacity: int) -> list[tuple[int, int]]:
+    """Contiguous ``(first, stop)`` hospital ranges, one per block.
+
+    ``hospitals_per_actor = 0`` packs the hospitals into ``capacity`` near-equal blocks.
+    """
+    if hospitals_per_actor > 0:
+        size = hospitals_per_actor
+    else:
+        size = -(-num_hospitals // max(1, min(capacity, num_hospitals)))
+    return [(first, min(first + size, num_hospitals)) for first in range(0, num_hospitals, size)]
