@@ -10,7 +10,7 @@ NODE_STAMP := node_modules/.bflray-installed
 FORGE := node_modules/@foundry-rs/forge-linux-amd64/bin/forge
 PIP_QUIET := --quiet --disable-pip-version-check
 
-.PHONY: demo test contracts clean setup
+.PHONY: demo test contracts clean setup bench
 
 demo: $(VENV_STAMP) $(NODE_STAMP)
 	$(VENV)/bin/bflray run configs/demo.toml
@@ -34,6 +34,10 @@ $(VENV_STAMP): pyproject.toml constraints.txt
 $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
+
+# Benchmarks are not tests: run on demand, one JSON line per measurement.
+bench: $(VENV_STAMP)
+	$(PY) -m benchmarks.scale --n 10,100,1000,10000
 
 clean:
 	rm -rf build runs .pytest_cache .hypothesis .mypy_cache

@@ -20,6 +20,7 @@ from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError  # noqa:
 from actors.hospital_shard import HospitalShard  # noqa: E402
 from bflray.config import Config  # noqa: E402
 from bflray.errors import BackendError, BflrayError  # noqa: E402
+from bflray.training.synthetic import SyntheticWorkload  # noqa: E402
 
 
 class RayBackend:
@@ -46,15 +47,17 @@ class RayBackend:
             self._owns_cluster = True
 
     def capacity(self) -> int:
-        cpus = float(ray.cluster_resources().get("CPU", 1.0))
+        cpus = float(_cluster_resources().get("CPU", 1.0))
         return max(1, math.floor(cpus / self._num_cpus)) if self._num_cpus > 0 else max(1, int(cpus))
 
-    def launch(self, config: Config, ranges: Sequence[tuple[int, int]]) -> None:
+    def launch(
+        self, config: Config, ranges: Sequence[tuple[int, int]], workload: SyntheticWorkload | None = None
+    ) -> None:
         remote_shard = ray.remote(HospitalShard)
         num_cpus = self._fitting_cpus(len(ranges))
         threads = max(1, int(num_cpus))
         self._actors = [
-            remote_shard.options(num_cpus=num_cpus, num_gpus=self._num_gpus).remote(config, first, stop, threads)
+            remote_shard.options(num_cpus=num_cpus, num_gpus=self._num_gpus).remote(config, first, stop, threads, workload)
             for first, stop in ranges
         ]
         try:  # surfaces construction errors now, not in round 1; never waits forever
@@ -63,7 +66,7 @@ class RayBackend:
             self.close()
             raise BackendError(
                 f"{len(ranges)} hospital shards (num_cpus={num_cpus}, num_gpus={self._num_gpus} each) did not start "
-                f"within runtime.start_timeout_s={self._start_timeout_s}; cluster resources: {ray.cluster_resources()}"
+                f"within runtime.start_timeout_s={self._start_timeout_s}; cluster resources: {_cluster_resources()}"
             ) from exc
         except RayTaskError as exc:
             self.close()
@@ -72,7 +75,7 @@ class RayBackend:
     def _fitting_cpus(self, shards: int) -> float:
         """CPUs per shard: as configured, or shared when more shards are asked for than fit
         (``hospitals_per_actor = 1`` on a small machine), so every shard can be scheduled."""
-        total = float(ray.cluster_resources().get("CPU", 1.0))
+        total = float(_cluster_resources().get("CPU", 1.0))
         if self._num_cpus * shards <= total:
             return self._num_cpus
         return max(0.01, math.floor(total / shards * 100) / 100)
@@ -99,7 +102,12 @@ class RayBackend:
 
 def _translate(exc: RayTaskError, method: str) -> Exception:
     """A library error raised inside a shard surfaces as itself; anything else as a BackendError."""
-    cause = exc.as_instanceof_cause()
+    cause = exc.as_instanceof_cause()  # type: ignore[no-untyped-call]
     if isinstance(cause, BflrayError):
         return cause
     return BackendError(f"a hospital shard failed in {method!r}: {exc}")
+
+
+def _cluster_resources() -> dict[str, float]:
+    resources: dict[str, float] = ray.cluster_resources()  # type: ignore[no-untyped-call]
+    return resources

@@ -53,6 +53,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_config_args(up)
     up.set_defaults(handler=_cmd_chain_up)
+
+    data = sub.add_parser("data", help="data tools", description="Data tools.")
+    data_sub = data.add_subparsers(dest="data_command", required=True, metavar="COMMAND")
+    fixture = data_sub.add_parser(
+        "fixture", help="write a small file in MedMNIST's .npz layout", description="Write a small synthetic "
+        "file in MedMNIST's exact .npz layout (ROOT/NAME.npz, 28x28) that the medmnist dataset classes read.",
+    )
+    fixture.add_argument("name", metavar="NAME", help="a 2D MedMNIST set, e.g. pathmnist, chestmnist, pneumoniamnist")
+    fixture.add_argument("--n", type=int, required=True, metavar="N", help="training samples (val and test: N//4 each)")
+    fixture.add_argument("--root", default="data", metavar="DIR", help="folder to write into (default: data)")
+    fixture.add_argument("--seed", type=int, default=0, metavar="S", help="seed of images and labels (default: 0)")
+    fixture.add_argument("--force", action="store_true", help="replace an existing file")
+    fixture.set_defaults(handler=_cmd_data_fixture)
     return parser
 
 
@@ -108,6 +121,14 @@ def _cmd_chain_up(args: argparse.Namespace) -> int:
                 pass
         except KeyboardInterrupt:
             pass
+    return 0
+
+
+def _cmd_data_fixture(args: argparse.Namespace) -> int:
+    from bflray.data import write_fixture
+
+    path = write_fixture(args.name, args.n, root=args.root, seed=args.seed, overwrite=args.force)
+    print(f"wrote {path}")
     return 0
 
 

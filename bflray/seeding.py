@@ -22,7 +22,10 @@ class Purpose(IntEnum):
     INIT = 2
     SHUFFLE = 3
     COHORT = 4
-    DROPOUT = 5
+    DROPOUT = 5  # a hospital dropping out of a round
+    DROPOUT_MASK = 6  # the dropout layer's masks during local training
+    LATENCY = 7  # simulated report order of a round's selected hospitals
+    SYNTHETIC = 8  # generated benchmark features
 
 
 def derive_seed_sequence(seed: int, round_: int, hospital: int, purpose: Purpose) -> np.random.SeedSequence:

@@ -29,4 +29,5 @@ def fedavg(updates: np.ndarray, weights: np.ndarray) -> np.ndarray:
     total = weights.sum()
     if total <= 0:
         raise AggregationError(f"weights sum to {total}; at least one update needs weight")
-    return (weights @ updates.astype(np.float64)) / total
+    aggregate: np.ndarray = (weights @ updates.astype(np.float64)) / total
+    return aggregate

@@ -29,22 +29,44 @@ class FederationConfig(_Section):
     """The simulated federation: how many hospitals take part."""
 
     hospitals: int = Field(8, ge=1, le=1_000_000)
+    cohort_fraction: float = Field(
+        1.0, gt=0.0, le=1.0, description="share of the hospitals sampled each round (ignored when cohort_size > 0)"
+    )
+    cohort_size: int = Field(0, ge=0, description="hospitals whose updates a round uses; 0 takes cohort_fraction")
+    over_provision: float = Field(
+        0.0, ge=0.0, le=10.0, description="extra share selected beyond the cohort; the first to report are used"
+    )
+    dropout_probability: float = Field(
+        0.0, ge=0.0, lt=1.0, description="chance that a selected hospital drops out mid-round and never reports"
+    )
 
 
 class DataConfig(_Section):
     """Which dataset, where its files are, and how it is split over hospitals."""
 
-    dataset: Literal["digits"] = "digits"
-    root: str = "data"
-    partition: Literal["iid"] = "iid"
-    test_fraction: float = Field(0.2, gt=0.0, lt=1.0)
+    dataset: Literal[
+        "digits", "digits28",
+        "pathmnist", "chestmnist", "dermamnist", "octmnist", "pneumoniamnist", "retinamnist",
+        "breastmnist", "bloodmnist", "tissuemnist", "organamnist", "organcmnist", "organsmnist",
+    ] = "digits"
+    source: Literal["auto", "medmnist", "offline"] = Field(
+        "auto", description="MedMNIST names: auto falls back to digits28 when the file is absent"
+    )
+    root: str = Field("data", description="folder holding MedMNIST's {name}.npz files")
+    download: bool = Field(True, description="try to download an absent MedMNIST file into root")
+    partition: Literal["iid", "dirichlet", "quantity", "ranges"] = "iid"
+    alpha: float = Field(0.5, gt=0.0, le=1e6, description="Dirichlet label-skew concentration (dirichlet)")
+    quantity_alpha: float = Field(1.0, gt=0.0, le=1e6, description="Dirichlet size-skew concentration (quantity)")
+    validation_fraction: float = Field(0.1, ge=0.0, lt=1.0, description="share of each hospital kept to validate")
+    test_fraction: float = Field(0.2, gt=0.0, lt=1.0, description="held-out test share (digits; MedMNIST has its own)")
 
 
 class ModelConfig(_Section):
     """The classifier each hospital trains."""
 
-    name: Literal["mlp"] = "mlp"
+    name: str = Field("mlp", pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="a registered model: mlp, head")
     hidden: int = Field(32, ge=1, le=65_536)
+    dropout: float = Field(0.0, ge=0.0, lt=1.0, description="dropout probability of models that have a dropout layer")
 
 
 class TrainingConfig(_Section):
@@ -53,7 +75,13 @@ class TrainingConfig(_Section):
     local_epochs: int = Field(1, ge=1, le=1_000)
     batch_size: int = Field(16, ge=1, le=1_000_000)
     learning_rate: float = Field(0.1, gt=0.0, le=100.0)
-    optimizer: Literal["sgd"] = "sgd"
+    optimizer: Literal["sgd", "adam", "svrg"] = "sgd"
+    optimizer_beta1: float = Field(0.9, ge=0.0, lt=1.0, description="Adam's β₁")
+    optimizer_beta2: float = Field(0.999, ge=0.0, lt=1.0, description="Adam's β₂")
+    optimizer_eps: float = Field(1e-8, gt=0.0, description="Adam's ε")
+    local_chunk_size: int = Field(
+        128, ge=1, le=1_000_000, description="hospitals trained together at most; bounds memory, not results"
+    )
 
 
 class AggregationConfig(_Section):
@@ -72,6 +100,9 @@ class RuntimeConfig(_Section):
     num_cpus_per_actor: float = Field(1.0, ge=0.0)
     num_gpus_per_actor: float = Field(0.0, ge=0.0)
     start_timeout_s: float = Field(120.0, gt=0.0, description="how long shards may take to start")
+    feature_dtype: Literal["float32", "float16"] = Field(
+        "float32", description="how a shard stores its hospitals' features; float16 halves their memory"
+    )
 
 
 class RayConfig(_Section):

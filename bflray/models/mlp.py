@@ -2,7 +2,7 @@
 
 The parameters of H hospitals are one ``H × D`` tensor; :meth:`MLPSpec.forward` evaluates all
 H models at once with batched matrix products, which is what lets one shard train thousands
-of hospitals together.
+of hospitals together. It has no buffers and no dropout.
 """
 
 from __future__ import annotations
@@ -28,9 +28,21 @@ class MLPSpec:
         return [("w1", (f, h)), ("b1", (h,)), ("w2", (h, c)), ("b2", (c,))]
 
     @property
-    def size(self) -> int:
+    def num_params(self) -> int:
         """Number of parameters, D."""
         return sum(prod(shape) for _, shape in self.shapes)
+
+    @property
+    def size(self) -> int:
+        return self.num_params
+
+    @property
+    def num_buffers(self) -> int:
+        return 0
+
+    @property
+    def dropout_width(self) -> int:
+        return 0
 
     def init(self, rng: np.random.Generator) -> np.ndarray:
         """Glorot-uniform weights and zero biases, as one float32 vector of length D."""
@@ -55,18 +67,17 @@ class MLPSpec:
 
     def forward(self, flat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """Logits ``H × B × C`` of H models (``flat``: H × D) on their batches ``x``: H × B × F."""
-        p = self.unflatten(flat)
+        return self._forward(self.unflatten(flat), x)
+
+    def _forward(self, p: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
         hidden = torch.relu(torch.bmm(x, p["w1"]) + p["b1"].unsqueeze(1))
         return torch.bmm(hidden, p["w2"]) + p["b2"].unsqueeze(1)
 
+    def forward_train(
+        self, p: dict[str, torch.Tensor], buffers: torch.Tensor, x: torch.Tensor, mask: torch.Tensor,
+        keep: torch.Tensor | None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        return self._forward(p, x), buffers
 
-def evaluate(spec: MLPSpec, params: np.ndarray, features: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
-    """Accuracy and mean cross-entropy of one model (``params``: D) on a labelled set."""
-    with torch.no_grad():
-        flat = torch.from_numpy(np.ascontiguousarray(params, dtype=np.float32)).unsqueeze(0)
-        x = torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32)).unsqueeze(0)
-        y = torch.from_numpy(np.asarray(labels, dtype=np.int64))
-        logits = spec.forward(flat, x)[0]
-        loss = torch.nn.functional.cross_entropy(logits, y).item()
-        accuracy = (logits.argmax(dim=1) == y).double().mean().item()
-    return float(accuracy), float(loss)
+    def forward_eval(self, p: dict[str, torch.Tensor], buffers: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return self._forward(p, x)

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from bflray.config import Config
 from bflray.errors import BackendError, ConfigError
 from bflray.roles import HospitalBlock
+from bflray.training.synthetic import SyntheticWorkload
 
 
 class Backend(Protocol):
@@ -25,8 +26,11 @@ class Backend(Protocol):
         """How many blocks can run in parallel (used when packing is automatic)."""
         ...
 
-    def launch(self, config: Config, ranges: Sequence[tuple[int, int]]) -> None:
-        """Host one block per ``(first, stop)`` hospital range."""
+    def launch(
+        self, config: Config, ranges: Sequence[tuple[int, int]], workload: SyntheticWorkload | None = None
+    ) -> None:
+        """Host one block per ``(first, stop)`` hospital range; with ``workload``, the blocks
+        generate their hospitals' samples instead of loading the configured dataset."""
         ...
 
     def call(self, method: str, *args: Any) -> list[Any]:
@@ -49,8 +53,10 @@ class InProcessBackend:
     def capacity(self) -> int:
         return 1
 
-    def launch(self, config: Config, ranges: Sequence[tuple[int, int]]) -> None:
-        self._blocks = [HospitalBlock(config, first, stop) for first, stop in ranges]
+    def launch(
+        self, config: Config, ranges: Sequence[tuple[int, int]], workload: SyntheticWorkload | None = None
+    ) -> None:
+        self._blocks = [HospitalBlock(config, first, stop, workload) for first, stop in ranges]
 
     def call(self, method: str, *args: Any) -> list[Any]:
         if not self._blocks:

@@ -1,7 +1,10 @@
 """One federated round as a pipeline of timed stages over the roles, through a backend.
 
 Stages of this first pipeline: plan → train → commit → aggregate → finalize → evaluate.
-Each stage is timed into the round's record and the ``bflray_stage_duration_seconds``
+The plan stage draws the round's cohort (:mod:`bflray.protocol.cohort`); with the ``svrg``
+optimiser the train stage starts with Federated SVRG's full-gradient exchange
+(:mod:`bflray.training.svrg`). A round in which no selected hospital reports keeps the
+global model. Each stage is timed into the round's record and the ``bflray_stage_duration_seconds``
 histogram.
 """
 
@@ -10,7 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import numpy as np
@@ -19,10 +22,12 @@ from bflray.aggregation import fedavg
 from bflray.chain.merkle import keccak, leaf, merkle_root
 from bflray.config import Config
 from bflray.metrics import RunMetrics
-from bflray.models import MLPSpec, evaluate
+from bflray.models import StackedModel, evaluate
 from bflray.protocol.backend import Backend
-from bflray.roles.messages import RoundPlan, TrainResult
+from bflray.protocol.cohort import Cohort, cohort_target, draw_cohort
 from bflray.roles import encode_payload
+from bflray.roles.messages import GradientSum, RoundPlan, TrainResult
+from bflray.training import LocalTraining
 from bflray.store import BlobStore, RoundManifest
 
 STAGES = ("plan", "train", "commit", "aggregate", "finalize", "evaluate")
@@ -51,7 +56,7 @@ class RoundPipeline:
         ledger: Ledger,
         store: BlobStore,
         metrics: RunMetrics,
-        spec: MLPSpec,
+        spec: StackedModel,
         test_set: HeldOutSet,
     ) -> None:
         self.config = config
@@ -68,23 +73,23 @@ class RoundPipeline:
         seconds: dict[str, float] = {}
         cfg = self.config
         with self._stage("plan", seconds):
-            plan = RoundPlan(
-                round=round_,
-                global_params=global_params,
-                cohort=np.arange(cfg.federation.hospitals, dtype=np.int64),
-                local_epochs=cfg.training.local_epochs,
-                batch_size=cfg.training.batch_size,
-                learning_rate=cfg.training.learning_rate,
-            )
+            cohort = plan_cohort(cfg, round_)
+            plan = build_plan(cfg, round_, global_params, cohort.used)
         with self._stage("train", seconds):
+            if len(cohort.used) and plan.training.optimizer == "svrg":
+                plan = replace(plan, full_gradient=global_gradient(self.backend.call("full_gradient", plan)))
             result = merge_results(self.backend.call("train", plan))
         with self._stage("commit", seconds):
             hashes = [self.store.put(encode_payload(row)) for row in result.params]
             self.store.put_manifest(RoundManifest(round_, tuple(int(h) for h in result.hospital_ids), tuple(hashes)))
-            root = merkle_root([leaf(int(h), p) for h, p in zip(result.hospital_ids, hashes, strict=True)])
+            leaves = [leaf(int(h), p) for h, p in zip(result.hospital_ids, hashes, strict=True)]
+            root = merkle_root(leaves) if leaves else bytes(32)
             offchain = self.store.size_bytes(hashes)
         with self._stage("aggregate", seconds):
-            new_params = fedavg(result.params, result.num_samples).astype(np.float32)
+            if len(result.hospital_ids):
+                new_params = fedavg(result.params, result.num_samples).astype(np.float32)
+            else:
+                new_params = np.asarray(global_params, dtype=np.float32)
         with self._stage("finalize", seconds):
             model_hash = keccak(encode_payload(new_params))
             receipt = self.ledger.record_round(round_, root, model_hash)
@@ -96,8 +101,11 @@ class RoundPipeline:
             "round": round_,
             "accuracy": accuracy,
             "loss": loss,
-            "train_loss": float(np.average(result.losses, weights=result.num_samples)),
+            "train_loss": float(np.average(result.losses, weights=result.num_samples)) if len(result.losses) else None,
             "hospitals": len(result.hospital_ids),
+            "selected": len(cohort.selected),
+            "dropped": len(cohort.dropped),
+            "late": len(cohort.late),
             **{f"seconds_{s}": seconds[s] for s in STAGES},
             "seconds_total": sum(seconds.values()),
             "gas_used": receipt.gas_used,
@@ -131,6 +139,43 @@ class RoundPipeline:
         m.accuracy.set(accuracy)
         m.loss.set(loss)
         m.hospitals.set(cohort)
+
+
+def plan_cohort(config: Config, round_: int) -> Cohort:
+    """The round's cohort as the federation config asks."""
+    fed = config.federation
+    target = cohort_target(
+        num_hospitals=fed.hospitals, cohort_size=fed.cohort_size, cohort_fraction=fed.cohort_fraction
+    )
+    return draw_cohort(
+        seed=config.experiment.seed, round_=round_, num_hospitals=fed.hospitals, target=target,
+        over_provision=fed.over_provision, dropout_probability=fed.dropout_probability,
+    )
+
+
+def local_training(config: Config) -> LocalTraining:
+    """The config's local training settings."""
+    t = config.training
+    return LocalTraining(
+        optimizer=t.optimizer, epochs=t.local_epochs, batch_size=t.batch_size, learning_rate=t.learning_rate,
+        adam_beta1=t.optimizer_beta1, adam_beta2=t.optimizer_beta2, adam_eps=t.optimizer_eps,
+        chunk_size=t.local_chunk_size,
+    )
+
+
+def build_plan(config: Config, round_: int, global_params: np.ndarray, cohort: np.ndarray) -> RoundPlan:
+    """The round's plan for the hospitals ``cohort`` (sorted ids)."""
+    return RoundPlan(
+        round=round_, global_params=global_params, cohort=cohort, training=local_training(config),
+        dropout=config.model.dropout,
+    )
+
+
+def global_gradient(parts: Sequence[GradientSum]) -> np.ndarray:
+    """SVRG's ``∇f(ω^t) = Σ_k n_k g_k / Σ_k n_k`` from the blocks' sums (float32)."""
+    total = sum(int(p.num_samples) for p in parts)
+    summed = np.sum([p.gradient_sum for p in parts], axis=0)
+    return (summed / max(total, 1)).astype(np.float32)
 
 
 def merge_results(results: Sequence[TrainResult]) -> TrainResult:

@@ -2,19 +2,24 @@
 
 A hospital is a logical entity, not a process: one block (in-process, or inside a
 ``HospitalShard`` actor) hosts a contiguous range of hospital ids and trains them at once.
+Per-hospital state is arrays (row ranges into one feature matrix), never per-hospital
+objects; the features are stored once (optionally as float16) and every stage reads them in
+place.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from bflray.config import Config
 from bflray.data import load_dataset, partition_iid, split_train_test
-from bflray.models import MLPSpec
 from bflray.models.factory import build_model_spec
-from bflray.roles.messages import RoundPlan, TrainResult
-from bflray.seeding import Purpose, derive_rng
-from bflray.training import train_block_sgd
+from bflray.models.registry import build_model
+from bflray.models.stacked import StackedModel
+from bflray.roles.messages import GradientSum, PartialAggregate, RoundPlan, TrainResult
+from bflray.training import full_gradient_sum, iter_train_chunks
+from bflray.training.synthetic import SyntheticWorkload
 
 
 def encode_payload(params: np.ndarray) -> bytes:
@@ -26,56 +31,88 @@ class HospitalBlock:
     """Hospitals ``first … stop-1`` of the federation.
 
     Every block re-derives the same partition from the run's seed and keeps only its own
-    hospitals' samples, so no data crosses process boundaries.
+    hospitals' samples, so no data crosses process boundaries. With ``workload`` given, the
+    block generates its hospitals' samples instead (scale benchmarks).
     """
 
-    def __init__(self, config: Config, first: int, stop: int) -> None:
+    def __init__(self, config: Config, first: int, stop: int, workload: SyntheticWorkload | None = None) -> None:
         n = config.federation.hospitals
         if not 0 <= first < stop <= n:
             raise ValueError(f"hospital range [{first}, {stop}) is not inside [0, {n})")
         self.config = config
+        self.first = first
         self.hospital_ids = np.arange(first, stop, dtype=np.int64)
-        dataset = load_dataset(config.data.dataset)
         seed = config.experiment.seed
-        pool, _test = split_train_test(dataset, test_fraction=config.data.test_fraction, seed=seed)
-        parts = partition_iid(pool, num_hospitals=n, seed=seed)[first:stop]
-        sizes = np.array([len(p) for p in parts], dtype=np.int64)
-        rows = np.concatenate(parts)
-        self.features = dataset.features[rows]
-        self.labels = dataset.labels[rows]
-        offsets = np.concatenate([[0], np.cumsum(sizes)])
-        self.local_samples = [np.arange(offsets[i], offsets[i + 1]) for i in range(len(parts))]
+        dtype = config.runtime.feature_dtype
+        if workload is None:
+            dataset = load_dataset(config.data.dataset)
+            pool, _test = split_train_test(dataset, test_fraction=config.data.test_fraction, seed=seed)
+            parts = partition_iid(pool, num_hospitals=n, seed=seed)[first:stop]
+            sizes = np.array([len(p) for p in parts], dtype=np.int64)
+            rows = np.concatenate(parts)
+            features, labels = dataset.features[rows].astype(dtype), dataset.labels[rows].astype(np.int64)
+            self.model: StackedModel = build_model_spec(config, dataset)
+        else:
+            features, labels = workload.generate(seed=seed, hospital_ids=self.hospital_ids, dtype=dtype)
+            sizes = np.full(stop - first, workload.samples_per_hospital, dtype=np.int64)
+            self.model = build_model(
+                config.model.name, num_features=workload.num_features, num_classes=workload.num_classes,
+                hidden=config.model.hidden, dropout=config.model.dropout,
+            )
+        self.features = torch.from_numpy(np.ascontiguousarray(features))
+        self.labels = torch.from_numpy(np.ascontiguousarray(labels))
         self.num_samples = sizes
-        self.spec: MLPSpec = build_model_spec(config, dataset)
+        self.starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
 
     def describe(self) -> dict[str, int]:
         return {
-            "first": int(self.hospital_ids[0]),
-            "stop": int(self.hospital_ids[-1]) + 1,
+            "first": self.first,
+            "stop": self.first + len(self.hospital_ids),
             "samples": int(self.num_samples.sum()),
+            "feature_bytes": int(self.features.element_size() * self.features.nelement()),
         }
+
+    def _members(self, plan: RoundPlan) -> np.ndarray:
+        """Positions in this block of the plan's cohort members it hosts (cohort is sorted)."""
+        lo, hi = np.searchsorted(plan.cohort, [self.first, self.first + len(self.hospital_ids)])
+        return (plan.cohort[lo:hi] - self.first).astype(np.int64)
+
+    def _chunks(self, plan: RoundPlan, local: np.ndarray):  # type: ignore[no-untyped-def]
+        return iter_train_chunks(
+            self.model, plan.global_params, self.features, self.labels,
+            hospital_ids=self.hospital_ids[local], starts=self.starts[local], sizes=self.num_samples[local],
+            settings=plan.training, seed=self.config.experiment.seed, round_=plan.round,
+            dropout=plan.dropout, full_gradient=plan.full_gradient,
+        )
 
     def train(self, plan: RoundPlan) -> TrainResult:
         """Train the block's members of ``plan.cohort`` from the global parameters."""
-        first = int(self.hospital_ids[0])
-        members = plan.cohort[(plan.cohort >= first) & (plan.cohort < first + len(self.hospital_ids))]
-        local = (members - first).astype(np.int64)
-        seed = self.config.experiment.seed
-        rngs = [derive_rng(seed, plan.round, int(h), Purpose.SHUFFLE) for h in members]
-        params, losses = train_block_sgd(
-            self.spec,
-            plan.global_params,
-            self.features,
-            self.labels,
-            [self.local_samples[i] for i in local],
-            rngs,
-            epochs=plan.local_epochs,
-            batch_size=plan.batch_size,
-            learning_rate=plan.learning_rate,
+        local = self._members(plan)
+        params = np.empty((len(local), self.model.size), dtype=np.float32)
+        losses = np.empty(len(local), dtype=np.float64)
+        for chunk in self._chunks(plan, local):
+            params[chunk.lo : chunk.hi] = chunk.states
+            losses[chunk.lo : chunk.hi] = chunk.losses
+        return TrainResult(self.hospital_ids[local], params, self.num_samples[local], losses)
+
+    def train_reduce(self, plan: RoundPlan) -> PartialAggregate:
+        """Train like :meth:`train` but return only FedAvg's partial sums: a chunk's stacked
+        states are folded in and dropped, so memory does not grow with the block."""
+        local = self._members(plan)
+        total = np.zeros(self.model.size, dtype=np.float64)
+        losses = np.empty(len(local), dtype=np.float64)
+        weights = self.num_samples[local].astype(np.float64)
+        for chunk in self._chunks(plan, local):
+            total += weights[chunk.lo : chunk.hi] @ chunk.states.astype(np.float64)
+            losses[chunk.lo : chunk.hi] = chunk.losses
+        return PartialAggregate(total, float(weights.sum()), self.hospital_ids[local], self.num_samples[local], losses)
+
+    def full_gradient(self, plan: RoundPlan) -> GradientSum:
+        """SVRG's first exchange: ``Σ_k n_k g_k`` over the block's cohort members at the global point."""
+        local = self._members(plan)
+        total = full_gradient_sum(
+            self.model, plan.global_params, self.features, self.labels,
+            starts=self.starts[local], sizes=self.num_samples[local],
+            batch_size=plan.training.batch_size, chunk_size=plan.training.chunk_size,
         )
-        return TrainResult(
-            hospital_ids=members.astype(np.int64),
-            params=params,
-            num_samples=self.num_samples[local],
-            losses=losses,
-        )
+        return GradientSum(total, int(self.num_samples[local].sum()))

@@ -6,17 +6,23 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bflray.training import LocalTraining
+
 
 @dataclass(frozen=True)
 class RoundPlan:
-    """What every hospital needs to take part in a round."""
+    """What every hospital needs to take part in a round.
+
+    ``cohort`` (sorted hospital ids) are the hospitals whose updates the round uses;
+    ``full_gradient`` is the SVRG full gradient at ``global_params`` (None otherwise).
+    """
 
     round: int
     global_params: np.ndarray
     cohort: np.ndarray
-    local_epochs: int
-    batch_size: int
-    learning_rate: float
+    training: LocalTraining
+    dropout: float = 0.0
+    full_gradient: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -27,3 +33,23 @@ class TrainResult:
     params: np.ndarray
     num_samples: np.ndarray
     losses: np.ndarray
+
+
+@dataclass(frozen=True)
+class PartialAggregate:
+    """A block's trained hospitals folded into FedAvg's numerator and denominator, so that
+    their stacked states never leave the shard (float64 sum of ``n_k · w_k``)."""
+
+    weighted_sum: np.ndarray
+    total_weight: float
+    hospital_ids: np.ndarray
+    num_samples: np.ndarray
+    losses: np.ndarray
+
+
+@dataclass(frozen=True)
+class GradientSum:
+    """A block's ``Σ_k n_k g_k`` at the global point (SVRG's first exchange), float64."""
+
+    gradient_sum: np.ndarray
+    num_samples: int

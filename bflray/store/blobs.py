@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from eth_utils import keccak
+from eth_hash.auto import keccak
 
 from bflray.errors import StoreError
 

@@ -24,4 +24,5 @@ def write_table_atomic(path: str | Path, rows: Sequence[Mapping[str, Any]]) -> P
 
 def read_rows(path: str | Path) -> list[dict[str, Any]]:
     """The rows of a Parquet table as dicts."""
-    return pq.read_table(path).to_pylist()
+    rows: list[dict[str, Any]] = pq.read_table(path).to_pylist()
+    return rows

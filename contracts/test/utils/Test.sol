@@ -17,6 +17,11 @@ interface Vm {
     function assume(bool condition) external pure;
     function label(address account, string calldata newLabel) external;
     function addr(uint256 privateKey) external pure returns (address keyAddr);
+    function sign(uint256 privateKey, bytes32 digest) external pure returns (uint8 v, bytes32 r, bytes32 s);
+    function warp(uint256 newTimestamp) external;
+    function roll(uint256 newHeight) external;
+    function assertGe(uint256 left, uint256 right, string calldata message) external pure;
+    function assertLe(uint256 left, uint256 right, string calldata message) external pure;
     function assertEq(uint256 left, uint256 right, string calldata message) external pure;
     function assertEq(bytes32 left, bytes32 right, string calldata message) external pure;
     function assertEq(address left, address right, string calldata message) external pure;
@@ -32,8 +37,32 @@ abstract contract Test {
 
     Vm internal constant vm = Vm(address(uint160(uint256(keccak256("hevm cheat code")))));
 
+    address[] private _targetedContracts;
+
+    /// @dev forge's invariant runner calls this (as with forge-std's `StdInvariant`) to learn
+    /// which contracts to call at random; register them with `targetContract` in `setUp`.
+    function targetContracts() public view returns (address[] memory) {
+        return _targetedContracts;
+    }
+
+    function targetContract(address target) internal {
+        _targetedContracts.push(target);
+    }
+
     function assertEq(uint256 left, uint256 right) internal pure {
         vm.assertEq(left, right, "");
+    }
+
+    function assertEq(uint256 left, uint256 right, string memory message) internal pure {
+        vm.assertEq(left, right, message);
+    }
+
+    function assertGe(uint256 left, uint256 right) internal pure {
+        vm.assertGe(left, right, "");
+    }
+
+    function assertLe(uint256 left, uint256 right) internal pure {
+        vm.assertLe(left, right, "");
     }
 
     function assertEq(bytes32 left, bytes32 right) internal pure {

@@ -1,0 +1,97 @@
+"""Shared pieces of the benchmarks: the workload's config, the matmul peak, memory of a process tree."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from bflray.config import Config, load_config
+
+
+def workload_config(*, hospitals: int, backend: str, extra: list[str] | None = None) -> Config:
+    """Issue 5's workload: the head (256 → 128 → 9, dropout 0.1), 1 epoch of batch 32, SGD, FedAvg over all."""
+    return load_config(None, [
+        f"federation.hospitals={hospitals}", f"runtime.backend={backend}", "model.name=head", "model.hidden=128",
+        "model.dropout=0.1", "training.local_epochs=1", "training.batch_size=32", "training.learning_rate=0.05",
+        "training.optimizer=sgd", "runtime.feature_dtype=float16", "metrics.enabled=false", *(extra or []),
+    ])
+
+
+def matmul_peak_gflops(size: int = 2048, repeats: int = 10) -> float:
+    """The best float32 GFLOP/s of a square matmul on all of this process's torch threads."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    a @ b
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - start)
+    return 2 * size**3 / best / 1e9
+
+
+def _children(pid: int) -> list[int]:
+    out: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            out += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return out
+
+
+def tree_pss_bytes(root: int | None = None) -> int:
+    """PSS of ``root`` (default: this process) and all its descendants, from smaps_rollup.
+
+    A local Ray cluster started by ``ray.init`` is a descendant of the driver (raylet, GCS,
+    workers), so this covers every process of the run.
+    """
+    todo, total, seen = [root or os.getpid()], 0, set()
+    while todo:
+        pid = todo.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        try:
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1]) * 1024
+        except OSError:
+            continue
+        todo += _children(pid)
+    return total
+
+
+class PeakSampler:
+    """Samples the process tree's PSS every ``interval_s`` in a thread; ``peak`` is the maximum."""
+
+    def __init__(self, interval_s: float = 0.2) -> None:
+        import threading
+
+        self.peak = 0
+        self._stop = threading.Event()
+        self._interval = interval_s
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, tree_pss_bytes())
+            self._stop.wait(self._interval)
+
+    def __enter__(self) -> PeakSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, tree_pss_bytes())
+
+
+def emit(record: dict[str, Any]) -> None:
+    """One JSON line per measurement, flushed at once."""
+    print(json.dumps(record), flush=True)
