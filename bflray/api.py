@@ -16,14 +16,15 @@ from tqdm.auto import tqdm
 
 from bflray.chain import Chain, anvil_version, artifact_versions
 from bflray.config import Config
-from bflray.data import load_dataset, split_train_test
+from bflray.data.federated import prepare_federated_data
 from bflray.metrics import RunMetrics
 from bflray.models.factory import build_model_spec
 from bflray.protocol.backend import Backend, create_backend, shard_ranges
-from bflray.protocol.round import HeldOutSet, RoundPipeline
+from bflray.protocol.round import RoundPipeline, hospital_rows
+from bflray.protocol.state import HeldOutSet, RunContext
 from bflray.rundir import collect_versions, create_run_dir, write_json
 from bflray.seeding import FEDERATION, Purpose, derive_rng
-from bflray.store import BlobStore, write_table_atomic
+from bflray.store import BlobStore, write_columns_atomic, write_table_atomic
 
 log = logging.getLogger("bflray")
 
@@ -75,8 +76,11 @@ def run(
         )
         write_json(run_dir / "versions.json", _versions(config))
 
-        dataset = load_dataset(config.data.dataset)
-        _pool, test_idx = split_train_test(dataset, test_fraction=config.data.test_fraction, seed=config.experiment.seed)
+        data = prepare_federated_data(config)
+        write_json(run_dir / "data.json", data.describe())
+        if data.loaded.fallback_reason:
+            log.warning("%s", data.loaded.fallback_reason)
+        dataset = data.dataset
         spec = build_model_spec(config, dataset)
 
         hosts = backend if backend is not None else create_backend(config)
@@ -89,15 +93,17 @@ def run(
         hosts.launch(config, ranges)
         log.info("%d hospitals in %d blocks on the %s backend", config.federation.hospitals, len(ranges), hosts.name)
 
-        pipeline = RoundPipeline(
+        ctx = RunContext(
             config=config,
             backend=hosts,
             ledger=chain.ledger,
             store=BlobStore(run_dir / "store"),
             metrics=metrics,
-            spec=spec,
-            test_set=HeldOutSet(dataset.features[test_idx], dataset.labels[test_idx]),
+            model=spec,
+            test_set=HeldOutSet(dataset.features[data.test], dataset.labels[data.test]),
         )
+        pipeline = RoundPipeline(ctx)
+        log.info("round stages: %s", " → ".join(pipeline.stage_names))
         params = spec.init(derive_rng(config.experiment.seed, 0, FEDERATION, Purpose.INIT))
         rows: list[dict[str, Any]] = []
         started = time.perf_counter()
@@ -105,9 +111,12 @@ def run(
             range(1, config.experiment.rounds + 1), desc="rounds", unit="round",
             disable=not progress, file=sys.stderr, dynamic_ncols=True,
         )
+        (run_dir / "hospitals.parquet").mkdir()
         for round_ in bar:
-            params, row = pipeline.run_round(round_, params)
+            state, row = pipeline.run_round(round_, params)
+            params = state.global_params
             rows.append(row)
+            write_columns_atomic(run_dir / "hospitals.parquet" / f"round-{round_:06d}.parquet", hospital_rows(state))
             write_table_atomic(run_dir / "rounds.parquet", rows)
             bar.set_postfix(acc=f"{row['accuracy']:.3f}", loss=f"{row['loss']:.3f}")
             log.debug("round %d: %s", round_, row)

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from bflray.config import Config
-from bflray.data import load_dataset, partition_iid, split_train_test
+from bflray.data.federated import prepare_federated_data
 from bflray.models.factory import build_model_spec
 from bflray.models.registry import build_model
 from bflray.models.stacked import StackedModel
@@ -45,16 +45,19 @@ class HospitalBlock:
         seed = config.experiment.seed
         dtype = config.runtime.feature_dtype
         if workload is None:
-            dataset = load_dataset(config.data.dataset)
-            pool, _test = split_train_test(dataset, test_fraction=config.data.test_fraction, seed=seed)
-            parts = partition_iid(pool, num_hospitals=n, seed=seed)[first:stop]
-            sizes = np.array([len(p) for p in parts], dtype=np.int64)
-            rows = np.concatenate(parts)
+            data = prepare_federated_data(config, download=False)
+            splits = data.splits[first:stop]
+            sizes = np.array([len(s.train) for s in splits], dtype=np.int64)
+            validation_sizes = np.array([len(s.validation) for s in splits], dtype=np.int64)
+            # Training rows first, then validation rows, each hospital's contiguous.
+            rows = np.concatenate([s.train for s in splits] + [s.validation for s in splits])
+            dataset = data.dataset
             features, labels = dataset.features[rows].astype(dtype), dataset.labels[rows].astype(np.int64)
             self.model: StackedModel = build_model_spec(config, dataset)
         else:
             features, labels = workload.generate(seed=seed, hospital_ids=self.hospital_ids, dtype=dtype)
             sizes = np.full(stop - first, workload.samples_per_hospital, dtype=np.int64)
+            validation_sizes = np.zeros(stop - first, dtype=np.int64)
             self.model = build_model(
                 config.model.name, num_features=workload.num_features, num_classes=workload.num_classes,
                 hidden=config.model.hidden, dropout=config.model.dropout,
@@ -63,6 +66,8 @@ class HospitalBlock:
         self.labels = torch.from_numpy(np.ascontiguousarray(labels))
         self.num_samples = sizes
         self.starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+        self.validation_sizes = validation_sizes
+        self.validation_starts = int(sizes.sum()) + np.concatenate([[0], np.cumsum(validation_sizes)[:-1]]).astype(np.int64)
 
     def describe(self) -> dict[str, int]:
         return {

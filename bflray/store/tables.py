@@ -22,6 +22,16 @@ def write_table_atomic(path: str | Path, rows: Sequence[Mapping[str, Any]]) -> P
     return path
 
 
+def write_columns_atomic(path: str | Path, columns: Mapping[str, Any]) -> Path:
+    """Write equal-length columns (arrays) as a Parquet file at ``path``, atomically."""
+    path = Path(path)
+    table = pa.table({name: pa.array(values) for name, values in columns.items()})
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    pq.write_table(table, tmp)
+    os.replace(tmp, path)
+    return path
+
+
 def read_rows(path: str | Path) -> list[dict[str, Any]]:
     """The rows of a Parquet table as dicts."""
     rows: list[dict[str, Any]] = pq.read_table(path).to_pylist()

@@ -1,0 +1,80 @@
+"""What a round's stages share: the run's tools (:class:`RunContext`) and the round's
+evolving state (:class:`RoundState`), which each stage reads and extends."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from bflray.config import Config
+from bflray.metrics import RunMetrics
+from bflray.models import StackedModel
+from bflray.protocol.backend import Backend
+from bflray.protocol.cohort import Cohort
+from bflray.roles.messages import RoundPlan, TrainResult
+from bflray.store import BlobStore
+
+
+class Receipt(Protocol):
+    gas_used: int
+    calldata_bytes: int
+    log_bytes: int
+    tx_hash: str
+
+
+class Ledger(Protocol):
+    """What the pipeline needs of the ledger contract's binding."""
+
+    def record_round(self, round_: int, payload_root: bytes, model_hash: bytes) -> Receipt: ...
+
+
+@dataclass(frozen=True)
+class HeldOutSet:
+    """The test split the global model is scored on."""
+
+    features: np.ndarray
+    labels: np.ndarray
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """The run's tools, the same for every round."""
+
+    config: Config
+    backend: Backend
+    ledger: Ledger
+    store: BlobStore
+    metrics: RunMetrics
+    model: StackedModel
+    test_set: HeldOutSet
+
+
+@dataclass
+class RoundState:
+    """One round as it moves through the stages.
+
+    ``record`` collects the round's row of ``rounds.parquet``; ``hospital_columns`` the
+    per-hospital columns of ``hospitals.parquet`` (arrays aligned with ``updates.hospital_ids``).
+    """
+
+    round: int
+    global_params: np.ndarray
+    cohort: Cohort | None = None
+    plan: RoundPlan | None = None
+    updates: TrainResult | None = None
+    weights: np.ndarray | None = None
+    payloads: list[bytes] = field(default_factory=list)
+    payload_hashes: list[bytes] = field(default_factory=list)
+    payload_root: bytes = bytes(32)
+    candidate: np.ndarray | None = None
+    model_hash: bytes = bytes(32)
+    receipts: list[Receipt] = field(default_factory=list)
+    record: dict[str, Any] = field(default_factory=dict)
+    hospital_columns: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def require_updates(self) -> TrainResult:
+        if self.updates is None:
+            raise RuntimeError(f"round {self.round}: a stage needs the updates, but no train stage ran before it")
+        return self.updates
