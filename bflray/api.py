@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 from bflray.chain import Chain, anvil_version, artifact_versions
 from bflray.config import Config
 from bflray.data.federated import prepare_federated_data
+from bflray.por.setup import prepare_encoders
 from bflray.metrics import RunMetrics
 from bflray.models.factory import build_model_spec
 from bflray.protocol.backend import Backend, create_backend, shard_ranges
@@ -91,6 +92,8 @@ def run(
             capacity=hosts.capacity(),
         )
         hosts.launch(config, ranges)
+        if config.experiment.pipeline == "por":
+            prepare_encoders(config, data, hosts, run_dir=run_dir, cache_dir=run_dir.parent / ".cache" / "encoders")
         log.info("%d hospitals in %d blocks on the %s backend", config.federation.hospitals, len(ranges), hosts.name)
 
         ctx = RunContext(

@@ -26,6 +26,10 @@ class Purpose(IntEnum):
     DROPOUT_MASK = 6  # the dropout layer's masks during local training
     LATENCY = 7  # simulated report order of a round's selected hospitals
     SYNTHETIC = 8  # generated benchmark features
+    COMMITTEE = 9  # PoR committee samples of datapoints per classifier
+    MAE = 10  # MAE initialisation, masking and batch order during pre-training
+    MASK = 11  # masks kept at inference when encoding a hospital's data
+    EDI = 12  # which datapoints a hospital publishes in its EDI transaction
 
 
 def derive_seed_sequence(seed: int, round_: int, hospital: int, purpose: Purpose) -> np.random.SeedSequence:

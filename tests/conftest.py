@@ -9,8 +9,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import torch
 
 from bflray.config import Config, load_config
+
+# Tests share 2 cores with anvil and Ray's workers: torch's default of one OpenMP thread per
+# core then spin-waits against them and small models run 10x slower. One thread is steady.
+torch.set_num_threads(1)
 
 
 @pytest.hookimpl(hookwrapper=True)

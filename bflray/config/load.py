@@ -100,9 +100,9 @@ def describe_validation_error(exc: ValidationError, raw: Mapping[str, Any]) -> s
     elif first["type"] in {"model_type", "dict_type"}:
         line = f"{key} must be a table [{key}], got {_show(value)}"
     else:
-        msg = str(first["msg"])
-        msg = msg.removeprefix("Value error, ")
-        line = f"{key} = {_show(value)}: {msg[:1].lower() + msg[1:]}"
+        msg = str(first["msg"]).removeprefix("Value error, ")
+        # A check across sections (empty location) names its keys itself.
+        line = msg if not loc else f"{key} = {_show(value)}: {msg[:1].lower() + msg[1:]}"
     more = len(errors) - 1
     if more:
         line += f" (and {more} more problem{'s' if more > 1 else ''})"

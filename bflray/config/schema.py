@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class _Section(BaseModel):
@@ -23,6 +23,9 @@ class ExperimentConfig(_Section):
     seed: int = Field(0, ge=0, lt=2**63)
     rounds: int = Field(3, ge=1, le=100_000)
     out_dir: str = "runs"
+    pipeline: Literal["fedavg", "por"] = Field(
+        "fedavg", description="fedavg: train → commit → FedAvg; por: Proof of Reasoning (MAE, EDI, validation, ranking)"
+    )
 
 
 class FederationConfig(_Section):
@@ -67,6 +70,42 @@ class ModelConfig(_Section):
     name: str = Field("mlp", pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="a registered model: mlp, head")
     hidden: int = Field(32, ge=1, le=65_536)
     dropout: float = Field(0.0, ge=0.0, lt=1.0, description="dropout probability of models that have a dropout layer")
+    bottleneck_reduction: int = Field(8, ge=1, le=1024, description="por_head: the bottleneck's channel reduction")
+
+
+class MAEConfig(_Section):
+    """The masked autoencoder PoR encodes images with (``experiment.pipeline = "por"``)."""
+
+    mode: Literal["per_hospital", "shared", "averaged"] = "shared"
+    patch_size: int = Field(4, ge=1, le=28)
+    width: int = Field(64, ge=8, le=4096)
+    depth: int = Field(2, ge=1, le=48)
+    heads: int = Field(2, ge=1, le=64)
+    decoder_width: int = Field(32, ge=4, le=4096)
+    decoder_depth: int = Field(1, ge=1, le=48)
+    decoder_heads: int = Field(1, ge=1, le=64)
+    mask_ratio: float = Field(0.75, ge=0.0, lt=1.0)
+    masking: Literal["uniform", "normal"] = "uniform"
+    normal_sigma: float = Field(0.35, gt=0.0, le=10.0, description="std of the normal masking prior, × image side")
+    loss: Literal["mse", "mae"] = "mse"
+    epochs: int = Field(10, ge=0, le=10_000)
+    batch_size: int = Field(64, ge=1, le=1_000_000)
+    learning_rate: float = Field(1e-3, gt=0.0, le=10.0)
+    feature_views: int = Field(1, ge=1, le=64, description="random masks per image when encoding features")
+    cache: bool = Field(True, description="reuse encoders across runs by content hash")
+
+
+class PoRConfig(_Section):
+    """Proof of Reasoning: EDI transactions, validation and ranking (``experiment.pipeline = "por"``)."""
+
+    epsilon: float = Field(1e-4, gt=0.0, description="validation tolerance ε on |Ω_i(κ_i) − ŷ_i|")
+    tuples: int = Field(1, ge=1, le=10_000, description="encoded datapoints per EDI transaction, m")
+    score: str = Field("rank_points", description="scoring function S: rank_points, accuracy, log_likelihood, brier")
+    reduction: str = Field("sum", description="reduction R: sum, mean, median")
+    aggregation: Literal["top_k_mean", "rank_weighted", "softmax"] = "rank_weighted"
+    top_k: int = Field(0, ge=0, description="top_k_mean: classifiers averaged; 0 = the better half")
+    temperature: float = Field(1.0, gt=0.0, description="softmax: temperature on standardised scores")
+    committee_size: int = Field(0, ge=0, description="datapoints each classifier is scored on; 0 = all (exact)")
 
 
 class TrainingConfig(_Section):
@@ -158,3 +197,22 @@ class Config(_Section):
     chain: ChainConfig = ChainConfig()
     metrics: MetricsConfig = MetricsConfig()
     store: StoreConfig = StoreConfig()
+    mae: MAEConfig = MAEConfig()
+    por: PoRConfig = PoRConfig()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Config:
+        por = self.experiment.pipeline == "por"
+        if por != (self.model.name == "por_head"):
+            need = "model.name = 'por_head'" if por else "experiment.pipeline = 'por' for model.name = 'por_head'"
+            raise ValueError(
+                f"experiment.pipeline = {self.experiment.pipeline!r} with model.name = {self.model.name!r}: needs {need}"
+            )
+        if por and self.mae.width % self.model.bottleneck_reduction:
+            raise ValueError(
+                f"mae.width = {self.mae.width} must be a multiple of model.bottleneck_reduction = "
+                f"{self.model.bottleneck_reduction} (the PoR head's bottleneck)"
+            )
+        if por and self.training.optimizer == "svrg":
+            raise ValueError("training.optimizer = 'svrg' is not available for the PoR head; use sgd or adam")
+        return self

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from bflray.config import Config
 from bflray.errors import BackendError, ConfigError
-from bflray.roles import HospitalBlock
+from bflray.roles import HospitalBlock, make_hospital_block
 from bflray.training.synthetic import SyntheticWorkload
 
 
@@ -56,7 +56,7 @@ class InProcessBackend:
     def launch(
         self, config: Config, ranges: Sequence[tuple[int, int]], workload: SyntheticWorkload | None = None
     ) -> None:
-        self._blocks = [HospitalBlock(config, first, stop, workload) for first, stop in ranges]
+        self._blocks = [make_hospital_block(config, first, stop, workload) for first, stop in ranges]
 
     def call(self, method: str, *args: Any) -> list[Any]:
         if not self._blocks:

@@ -24,6 +24,7 @@ from bflray.protocol.stages import (
     Stage,
     TrainStage,
 )
+from bflray.protocol.stages.por import EDIStage, PoREvaluateStage, ValidateRankStage
 from bflray.protocol.state import RoundState, RunContext
 
 
@@ -35,6 +36,11 @@ __all__ = [
 
 def build_stages(config: Config) -> list[Stage]:
     """The stages of the configured pipeline, in order."""
+    if config.experiment.pipeline == "por":
+        return [
+            PlanStage(), TrainStage(), EDIStage(), CommitStage(), ValidateRankStage(), AggregateStage(),
+            FinalizeStage(), PoREvaluateStage(),
+        ]
     return [PlanStage(), TrainStage(), CommitStage(), AggregateStage(), FinalizeStage(), EvaluateStage()]
 
 

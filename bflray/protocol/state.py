@@ -65,6 +65,7 @@ class RoundState:
     plan: RoundPlan | None = None
     updates: TrainResult | None = None
     weights: np.ndarray | None = None
+    transactions: list[Any] = field(default_factory=list)
     payloads: list[bytes] = field(default_factory=list)
     payload_hashes: list[bytes] = field(default_factory=list)
     payload_root: bytes = bytes(32)

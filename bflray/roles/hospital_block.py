@@ -52,6 +52,7 @@ class HospitalBlock:
             # Training rows first, then validation rows, each hospital's contiguous.
             rows = np.concatenate([s.train for s in splits] + [s.validation for s in splits])
             dataset = data.dataset
+            self.data = data
             features, labels = dataset.features[rows].astype(dtype), dataset.labels[rows].astype(np.int64)
             self.model: StackedModel = build_model_spec(config, dataset)
         else:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -27,12 +27,17 @@ class RoundPlan:
 
 @dataclass(frozen=True)
 class TrainResult:
-    """A block's trained hospitals, in hospital-id order."""
+    """A block's trained hospitals, in hospital-id order.
+
+    ``extras`` holds role-specific per-hospital arrays whose first axis follows
+    ``hospital_ids`` (PoR's EDI tuples, for instance).
+    """
 
     hospital_ids: np.ndarray
     params: np.ndarray
     num_samples: np.ndarray
     losses: np.ndarray
+    extras: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

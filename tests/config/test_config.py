@@ -109,6 +109,16 @@ def test_resolved_config_round_trips(tmp_path: Path) -> None:
     assert load_config(path) == config
 
 
-def test_demo_config_is_valid() -> None:
-    config = load_config(Path(__file__).parents[2] / "configs" / "demo.toml")
+@pytest.mark.parametrize("name", ["demo", "por", "fedavg"])
+def test_shipped_configs_are_valid(name: str) -> None:
+    config = load_config(Path(__file__).parents[2] / "configs" / f"{name}.toml")
     assert config.runtime.backend == "ray"
+    assert config.experiment.pipeline == ("fedavg" if name == "fedavg" else "por")
+
+
+def test_contradictory_pipeline_and_model_are_refused_naming_both() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(None, ["experiment.pipeline=por"])
+    assert str(info.value) == "experiment.pipeline = 'por' with model.name = 'mlp': needs model.name = 'por_head'"
+    with pytest.raises(ConfigError, match="mae.width = 60 must be a multiple of model.bottleneck_reduction = 8"):
+        load_config(None, ["experiment.pipeline=por", "model.name=por_head", "mae.width=60"])

@@ -25,7 +25,7 @@ def test_bflray_run_on_the_demo_config_with_ray_prints_its_run_directory(tmp_pat
     ray_tmp = tempfile.mkdtemp(prefix="bflray-ray-")  # Ray's socket paths must stay under 107 bytes
     proc = subprocess.run(
         [*BFLRAY, "run", "configs/demo.toml", "--quiet", "--out", str(tmp_path), "--set", "experiment.rounds=2",
-         "--set", "ray.num_cpus=2"],
+         "--set", "mae.epochs=2", "--set", "ray.num_cpus=2"],
         cwd=ROOT, capture_output=True, text=True, timeout=240,
         env={**os.environ, "RAY_TMPDIR": ray_tmp},
     )

@@ -150,9 +150,11 @@ def merge_results(results: Sequence[TrainResult]) -> TrainResult:
     """The blocks' results as one, ordered by hospital id whatever the packing."""
     ids = np.concatenate([r.hospital_ids for r in results])
     order = np.argsort(ids, kind="stable")
+    keys = results[0].extras.keys() if results else ()
     return TrainResult(
         hospital_ids=ids[order],
         params=np.concatenate([r.params for r in results])[order],
         num_samples=np.concatenate([r.num_samples for r in results])[order],
         losses=np.concatenate([r.losses for r in results])[order],
+        extras={k: np.concatenate([r.extras[k] for r in results])[order] for k in keys},
     )

@@ -1,0 +1,164 @@
+"""The PoR head (:mod:`bflray.models.por_head`) stacked over hospitals, in the trainer's
+:class:`~bflray.models.stacked.StackedModel` interface.
+
+A hospital's state is its parameters (``PoRHead.named_parameters()`` order) then its
+BatchNorm running statistics (``named_buffers()`` order, without the step counters). Inputs
+are κ flattened to ``K·W`` features per sample. Training-mode BatchNorm takes each
+hospital's statistics over its real samples and all K positions (padding excluded), with
+torch's momentum 0.1, ε = 1e-5, biased variance to normalise and unbiased to track.
+Evaluation equals ``PoRHead.eval()`` hospital by hospital.
+"""
+
+from __future__ import annotations
+
+from math import prod
+
+import numpy as np
+import torch
+
+from bflray.models.por_head import PoRHead, PoRHeadSpec
+
+_MOMENTUM = 0.1
+_EPS = 1e-5
+_NORMS = ("norm", "bottleneck.body.0", "bottleneck.body.3", "bottleneck.body.6")
+
+
+class PoRHeadStacked:
+    """H PoR heads evaluated and trained at once with batched matrix products."""
+
+    def __init__(self, spec: PoRHeadSpec) -> None:
+        self.spec = spec
+        template = PoRHead(spec)
+        self._params = [(n, tuple(p.shape)) for n, p in template.named_parameters()]
+        self._buffers = [(n, tuple(b.shape)) for n, b in template.named_buffers() if b.is_floating_point()]
+        self._norms = _NORMS if spec.input_norm else _NORMS[1:]
+
+    @property
+    def num_params(self) -> int:
+        return sum(prod(s) for _, s in self._params)
+
+    @property
+    def num_buffers(self) -> int:
+        return sum(prod(s) for _, s in self._buffers)
+
+    @property
+    def size(self) -> int:
+        return self.num_params + self.num_buffers
+
+    @property
+    def dropout_width(self) -> int:
+        return sum(self.spec.hidden) if self.spec.dropout > 0 else 0
+
+    @property
+    def num_features(self) -> int:
+        return self.spec.tokens * self.spec.width
+
+    def init(self, rng: np.random.Generator) -> np.ndarray:
+        """torch's default initialisation of a fresh ``PoRHead``, seeded from ``rng``."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(rng.integers(2**62)))
+            head = PoRHead(self.spec)
+        return self.flatten(head)
+
+    def flatten(self, head: PoRHead) -> np.ndarray:
+        """A ``PoRHead``'s state as this layout's vector."""
+        state = head.state_dict()
+        names = [n for n, _ in self._params] + [n for n, _ in self._buffers]
+        return torch.cat([state[n].reshape(-1).float() for n in names]).numpy().astype(np.float32)
+
+    def load(self, state: np.ndarray) -> PoRHead:
+        """A ``PoRHead`` holding ``state`` (for per-hospital reference computations)."""
+        flat = torch.from_numpy(np.ascontiguousarray(state, dtype=np.float32)).unsqueeze(0)
+        named = {**self.unflatten(flat[:, : self.num_params]), **self._named_buffers(flat[:, self.num_params :])}
+        head = PoRHead(self.spec)
+        head.load_state_dict({k: v[0] for k, v in named.items()}, strict=False)
+        return head
+
+    def unflatten(self, params: torch.Tensor) -> dict[str, torch.Tensor]:
+        return _split(params, self._params)
+
+    def _named_buffers(self, buffers: torch.Tensor) -> dict[str, torch.Tensor]:
+        return _split(buffers, self._buffers)
+
+    def forward_train(
+        self, p: dict[str, torch.Tensor], buffers: torch.Tensor, x: torch.Tensor, mask: torch.Tensor,
+        keep: torch.Tensor | None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        running = self._named_buffers(buffers)
+        updated: dict[str, torch.Tensor] = {}
+
+        def bn(t: torch.Tensor, prefix: str) -> torch.Tensor:
+            m = mask.to(t.dtype)[:, :, None, None]
+            count = m.sum(dim=(1, 2, 3)) * t.shape[2]  # H: real samples × positions
+            mean = (t * m).sum(dim=(1, 2)) / count.clamp(min=1).unsqueeze(1)
+            centred = t - mean[:, None, None, :]
+            var = (centred.square() * m).sum(dim=(1, 2)) / count.clamp(min=1).unsqueeze(1)
+            out = centred * torch.rsqrt(var + _EPS)[:, None, None, :]
+            with torch.no_grad():
+                active = (count > 0).unsqueeze(1)
+                unbiased = var * (count / (count - 1).clamp(min=1)).unsqueeze(1)
+                old_mean, old_var = running[f"{prefix}.running_mean"], running[f"{prefix}.running_var"]
+                updated[f"{prefix}.running_mean"] = torch.where(active, (1 - _MOMENTUM) * old_mean + _MOMENTUM * mean, old_mean)
+                updated[f"{prefix}.running_var"] = torch.where(active, (1 - _MOMENTUM) * old_var + _MOMENTUM * unbiased, old_var)
+            return out * p[f"{prefix}.weight"][:, None, None, :] + p[f"{prefix}.bias"][:, None, None, :]
+
+        logits = self._forward(p, x, bn, keep)
+        new_buffers = torch.cat([updated[n].reshape(x.shape[0], -1) for n, _ in self._buffers], dim=1)
+        return logits, new_buffers
+
+    def forward_eval(self, p: dict[str, torch.Tensor], buffers: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        running = self._named_buffers(buffers)
+
+        def bn(t: torch.Tensor, prefix: str) -> torch.Tensor:
+            scale = p[f"{prefix}.weight"] * torch.rsqrt(running[f"{prefix}.running_var"] + _EPS)
+            shift = p[f"{prefix}.bias"] - running[f"{prefix}.running_mean"] * scale
+            return t * scale[:, None, None, :] + shift[:, None, None, :]
+
+        return self._forward(p, x, bn, None)
+
+    def logits(self, states: torch.Tensor, kappa: torch.Tensor) -> torch.Tensor:
+        """Eval-mode logits of N states on their own batches (``N × M × K × W``) or on shared
+        inputs (``M × K × W``): ``N × M × C``."""
+        flat = kappa.reshape(*kappa.shape[:-2], -1)
+        if flat.dim() == 2:
+            flat = flat.unsqueeze(0).expand(states.shape[0], *flat.shape)
+        p, b = self.num_params, states.shape[1]
+        return self.forward_eval(self.unflatten(states[:, :p]), states[:, p:b], flat)
+
+    def _forward(self, p: dict[str, torch.Tensor], x: torch.Tensor, bn, keep: torch.Tensor | None) -> torch.Tensor:  # type: ignore[no-untyped-def]
+        s = self.spec
+        h = x.reshape(x.shape[0], x.shape[1], s.tokens, s.width)
+        if s.input_norm:
+            h = bn(h, "norm")
+        z = torch.relu(bn(h, "bottleneck.body.0"))
+        z = torch.einsum("nbkw,niw->nbki", z, p["bottleneck.body.2.weight"][..., 0]) + _bias(p, "bottleneck.body.2.bias")
+        z = torch.relu(bn(z, "bottleneck.body.3"))
+        padded = torch.nn.functional.pad(z, (0, 0, 1, 1))
+        w3 = p["bottleneck.body.5.weight"]
+        k = z.shape[2]
+        z = sum(torch.einsum("nbki,noi->nbko", padded[:, :, t : t + k], w3[..., t]) for t in range(3))
+        z = torch.relu(bn(z + _bias(p, "bottleneck.body.5.bias"), "bottleneck.body.6"))
+        z = torch.einsum("nbki,nwi->nbkw", z, p["bottleneck.body.8.weight"][..., 0]) + _bias(p, "bottleneck.body.8.bias")
+        g = (h + z).mean(dim=2)
+        offset = 0
+        for i, width in enumerate(s.hidden):
+            g = torch.relu(torch.baddbmm(p[f"classifier.{3 * i}.bias"].unsqueeze(1), g, p[f"classifier.{3 * i}.weight"].transpose(1, 2)))
+            if keep is not None:
+                g = g * keep[:, :, offset : offset + width]
+            offset += width
+        last = 3 * len(s.hidden)
+        return torch.baddbmm(p[f"classifier.{last}.bias"].unsqueeze(1), g, p[f"classifier.{last}.weight"].transpose(1, 2))
+
+
+def _bias(p: dict[str, torch.Tensor], name: str) -> torch.Tensor:
+    return p[name][:, None, None, :]
+
+
+def _split(flat: torch.Tensor, layout: list[tuple[str, tuple[int, ...]]]) -> dict[str, torch.Tensor]:
+    out: dict[str, torch.Tensor] = {}
+    start = 0
+    for name, shape in layout:
+        n = prod(shape)
+        out[name] = flat[:, start : start + n].reshape(flat.shape[0], *shape)
+        start += n
+    return out

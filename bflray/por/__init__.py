@@ -1,0 +1,24 @@
+"""Proof of Reasoning (Calo & Lo): EDI transactions, validation, scoring policies, ranking,
+and aggregation by rank."""
+
+from bflray.por.edi import EDIError, EDITransaction
+from bflray.por.policies import get_reduction, get_score, register_reduction, register_score
+from bflray.por.ranking import Ranking, rank_scores, sample_committees, score_classifiers
+from bflray.por.validation import ValidationResult, validate_transactions
+from bflray.por.weighting import rank_weights
+
+__all__ = [
+    "EDIError",
+    "EDITransaction",
+    "Ranking",
+    "ValidationResult",
+    "get_reduction",
+    "get_score",
+    "rank_scores",
+    "rank_weights",
+    "register_reduction",
+    "register_score",
+    "sample_committees",
+    "score_classifiers",
+    "validate_transactions",
+]

@@ -1,0 +1,87 @@
+"""PoR scoring and ranking (PoR paper, eq. 2): every validated classifier is scored on the
+pooled encoded datapoints of the round's validated transactions and ranked by the policy.
+
+Exact scoring evaluates all N classifiers on all M datapoints: one batched evaluation,
+O(N·M). The committee mode scores each classifier on its own sample of s datapoints (drawn
+for the round from ``(seed, round, FEDERATION, COMMITTEE)``), O(N·s); with s ≥ M it is the
+exact ranking.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from bflray.por.policies import Reduction, Score
+from bflray.por.validation import Logits
+from bflray.seeding import FEDERATION, Purpose, derive_rng
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """Reduced scores and ranks (1 = best; ties broken by position, i.e. hospital id)."""
+
+    scores: np.ndarray
+    ranks: np.ndarray
+
+
+def sample_committees(*, seed: int, round_: int, classifiers: int, datapoints: int, size: int) -> np.ndarray:
+    """``classifiers × size`` datapoint indices, each row a uniformly random subset
+    (no repeats within a row). ``size ≥ datapoints`` gives every row all datapoints."""
+    if size >= datapoints:
+        return np.broadcast_to(np.arange(datapoints), (classifiers, datapoints))
+    rng = derive_rng(seed, round_, FEDERATION, Purpose.COMMITTEE)
+    if 2 * size > datapoints:  # dense: rank random keys, row by row in chunks
+        rows = [np.argpartition(rng.random((min(1024, classifiers - lo), datapoints)), size, axis=1)[:, :size]
+                for lo in range(0, classifiers, 1024)]
+        return np.sort(np.concatenate(rows), axis=1)
+    # Sparse: draw with replacement, redraw repeats; exchangeable, so every subset is equally likely.
+    index = rng.integers(0, datapoints, size=(classifiers, size))
+    while True:
+        index.sort(axis=1)
+        repeat = np.zeros(index.shape, dtype=bool)
+        repeat[:, 1:] = index[:, 1:] == index[:, :-1]
+        if not repeat.any():
+            return index
+        index[repeat] = rng.integers(0, datapoints, size=int(repeat.sum()))
+
+
+def score_classifiers(
+    states: torch.Tensor,
+    kappa: torch.Tensor,
+    labels: torch.Tensor,
+    logits: Logits,
+    score: Score,
+    *,
+    committees: np.ndarray | None = None,
+    chunk: int = 256,
+) -> torch.Tensor:
+    """S^π of every classifier on its datapoints: ``N × M`` (exact) or ``N × s`` (committees).
+
+    ``logits`` is given each classifier's own batch (``N × s × K × W``); for the exact mode the
+    pooled ``M`` datapoints are every classifier's batch.
+    """
+    n = states.shape[0]
+    out = []
+    for lo in range(0, n, chunk):
+        hi = min(lo + chunk, n)
+        if committees is None:
+            batch = kappa.unsqueeze(0).expand(hi - lo, *kappa.shape)
+            y = labels.unsqueeze(0).expand(hi - lo, -1)
+        else:
+            rows = torch.from_numpy(np.ascontiguousarray(committees[lo:hi]))
+            batch, y = kappa[rows], labels[rows]
+        probabilities = torch.softmax(logits(states[lo:hi], batch), dim=-1)
+        out.append(score(probabilities, y))
+    return torch.cat(out) if out else torch.empty(0, 0)
+
+
+def rank_scores(scores: torch.Tensor, reduction: Reduction) -> Ranking:
+    """Reduce each classifier's scores (R^π) and rank: 1 for the highest."""
+    reduced = reduction(scores).double().numpy() if scores.numel() else np.zeros(scores.shape[0])
+    order = np.argsort(-reduced, kind="stable")
+    ranks = np.empty(len(reduced), dtype=np.int64)
+    ranks[order] = np.arange(1, len(reduced) + 1)
+    return Ranking(scores=reduced, ranks=ranks)
