@@ -230,7 +230,12 @@ def start_anvil(config: ChainConfig, *, log_path: Path | None = None, block_inte
     try:
         drain.ready.wait(timeout=config.timeout_s)
         if drain.address is None:
-            state = f"exited with {process.poll()}" if process.poll() is not None else "printed no address"
+            # Its output can close before the exited process is reaped: wait a moment for the code.
+            try:
+                code: int | None = process.wait(timeout=max(0.5, min(2.0, deadline - time.monotonic())))
+            except subprocess.TimeoutExpired:
+                code = None
+            state = f"exited with {code}" if code is not None else "printed no address"
             tail = " | ".join(drain.tail)[-600:]
             raise ChainUnavailableError(
                 f"anvil ({binary}) {state} within {config.timeout_s:g} s; its output: {tail or '(none)'}"
