@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
 from bflray.chain import Chain, anvil_version, artifact_versions
@@ -22,7 +23,9 @@ from bflray.metrics import RunMetrics
 from bflray.models.factory import build_model_spec
 from bflray.protocol.backend import Backend, create_backend, shard_ranges
 from bflray.protocol.round import RoundPipeline, hospital_rows
+from bflray.protocol.stages.voting import deploy_flock, flock_rows
 from bflray.protocol.state import HeldOutSet, RunContext
+from bflray.report import plot_flock
 from bflray.rundir import collect_versions, create_run_dir, write_json
 from bflray.seeding import FEDERATION, Purpose, derive_rng
 from bflray.store import BlobStore, write_columns_atomic, write_table_atomic
@@ -96,6 +99,12 @@ def run(
             prepare_encoders(config, data, hosts, run_dir=run_dir, cache_dir=run_dir.parent / ".cache" / "encoders")
         log.info("%d hospitals in %d blocks on the %s backend", config.federation.hospitals, len(ranges), hosts.name)
 
+        flock = config.experiment.pipeline == "flock"
+        federation = deploy_flock(chain, config) if flock else None
+        meter = federation.meter if federation is not None else None
+        chain_rows: list[dict[str, Any]] = meter.drain(-1) if meter is not None else []
+        if flock:
+            (run_dir / "votes.parquet").mkdir()
         ctx = RunContext(
             config=config,
             backend=hosts,
@@ -104,6 +113,7 @@ def run(
             metrics=metrics,
             model=spec,
             test_set=HeldOutSet(dataset.features[data.test], dataset.labels[data.test]),
+            federation=federation,
         )
         pipeline = RoundPipeline(ctx)
         log.info("round stages: %s", " → ".join(pipeline.stage_names))
@@ -121,10 +131,16 @@ def run(
             rows.append(row)
             write_columns_atomic(run_dir / "hospitals.parquet" / f"round-{round_:06d}.parquet", hospital_rows(state))
             write_table_atomic(run_dir / "rounds.parquet", rows)
+            if meter is not None:
+                chain_rows += meter.drain(round_)
+                pq.write_table(meter.table(chain_rows), run_dir / "chain.parquet")
+                write_columns_atomic(run_dir / "votes.parquet" / f"round-{round_:06d}.parquet", flock_rows(state, config))
             bar.set_postfix(acc=f"{row['accuracy']:.3f}", loss=f"{row['loss']:.3f}")
             log.debug("round %d: %s", round_, row)
         bar.close()
         np.savez(run_dir / "model.npz", params=params)
+        if flock:
+            plot_flock(rows, run_dir)
         write_json(
             run_dir / "summary.json",
             {

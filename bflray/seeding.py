@@ -30,6 +30,7 @@ class Purpose(IntEnum):
     MAE = 10  # MAE initialisation, masking and batch order during pre-training
     MASK = 11  # masks kept at inference when encoding a hospital's data
     EDI = 12  # which datapoints a hospital publishes in its EDI transaction
+    MALICIOUS = 13  # which hospitals are malicious (FLock), and their poisoned updates
 
 
 def derive_seed_sequence(seed: int, round_: int, hospital: int, purpose: Purpose) -> np.random.SeedSequence:

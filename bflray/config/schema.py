@@ -23,8 +23,12 @@ class ExperimentConfig(_Section):
     seed: int = Field(0, ge=0, lt=2**63)
     rounds: int = Field(3, ge=1, le=100_000)
     out_dir: str = "runs"
-    pipeline: Literal["fedavg", "por"] = Field(
-        "fedavg", description="fedavg: train → commit → FedAvg; por: Proof of Reasoning (MAE, EDI, validation, ranking)"
+    pipeline: Literal["fedavg", "por", "flock"] = Field(
+        "fedavg",
+        description=(
+            "fedavg: train → commit → FedAvg; por: Proof of Reasoning (MAE, EDI, validation, ranking); "
+            "flock: FLock's stake-based voting on the aggregate (reward and slash)"
+        ),
     )
 
 
@@ -106,6 +110,39 @@ class PoRConfig(_Section):
     top_k: int = Field(0, ge=0, description="top_k_mean: classifiers averaged; 0 = the better half")
     temperature: float = Field(1.0, gt=0.0, description="softmax: temperature on standardised scores")
     committee_size: int = Field(0, ge=0, description="datapoints each classifier is scored on; 0 = all (exact)")
+
+
+class VotingConfig(_Section):
+    """FLock's stake-based voting (``experiment.pipeline = "flock"``; FLock paper, Sec. IV).
+
+    Each round the chain draws ``proposers`` (who train; their FedAvg is the candidate) and a
+    committee of ``committee_size`` voters from the hospitals that can stake; each voter scores
+    the candidate and the previous global model on its validation split and accepts iff
+    score(candidate) ≥ (1 − ε)·score(previous); the majority settles (a tie rejects).
+    """
+
+    committee_size: int = Field(10, ge=1, le=1_000_000, description="voters drawn per round")
+    proposers: int = Field(1, ge=1, le=1_000_000, description="proposers drawn per round (they train)")
+    epsilon: float = Field(0.05, ge=0.0, lt=1.0, description="tolerated drop ε of a voter's validation score")
+    proposer_stake: int = Field(8, ge=1, description="γ_p: tokens a drawn proposer stakes")
+    voter_stake: int = Field(8, ge=1, description="γ_v: tokens a drawn voter stakes")
+    proposer_reward: int = Field(2, ge=0, description="tokens paid from the pool to each proposer of an accepted round")
+    initial_tokens: int = Field(64, ge=0, description="each hospital's tokens at the start")
+    pool_tokens: int = Field(0, ge=0, description="initial tokens of the proposers' reward pool")
+    mode: Literal["batched", "per_hospital"] = Field(
+        "batched", description="batched: a relayer sends signed ballots; per_hospital: each voter its own transaction"
+    )
+    validators: int = Field(4, ge=1, le=990, description="validators that attest each round's record")
+    malicious_fraction: float = Field(
+        0.0, ge=0.0, le=1.0, description="η: share of hospitals that are malicious (chosen by the seed)"
+    )
+    attack: Literal["random", "sign_flip"] = Field(
+        "random", description="a malicious proposer's update: random noise, or its update flipped around the global model"
+    )
+    attack_scale: float = Field(
+        10.0, gt=0.0, le=1e6, description="random: noise std × the global model's std; sign_flip: the flip's factor"
+    )
+    voting_period: int = Field(600, ge=1, description="chain seconds votes are taken after the draw")
 
 
 class TrainingConfig(_Section):
@@ -199,6 +236,7 @@ class Config(_Section):
     store: StoreConfig = StoreConfig()
     mae: MAEConfig = MAEConfig()
     por: PoRConfig = PoRConfig()
+    voting: VotingConfig = VotingConfig()
 
     @model_validator(mode="after")
     def _consistent(self) -> Config:

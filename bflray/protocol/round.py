@@ -25,6 +25,7 @@ from bflray.protocol.stages import (
     TrainStage,
 )
 from bflray.protocol.stages.por import EDIStage, PoREvaluateStage, ValidateRankStage
+from bflray.protocol.stages.voting import FlockFinalizeStage, FlockPlanStage, PoisonStage, VoteStage
 from bflray.protocol.state import RoundState, RunContext
 
 
@@ -40,6 +41,11 @@ def build_stages(config: Config) -> list[Stage]:
         return [
             PlanStage(), TrainStage(), EDIStage(), CommitStage(), ValidateRankStage(), AggregateStage(),
             FinalizeStage(), PoREvaluateStage(),
+        ]
+    if config.experiment.pipeline == "flock":
+        return [
+            FlockPlanStage(), TrainStage(), PoisonStage(), CommitStage(), AggregateStage(), VoteStage(),
+            FlockFinalizeStage(), EvaluateStage(),
         ]
     return [PlanStage(), TrainStage(), CommitStage(), AggregateStage(), FinalizeStage(), EvaluateStage()]
 

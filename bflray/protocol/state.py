@@ -49,6 +49,7 @@ class RunContext:
     metrics: RunMetrics
     model: StackedModel
     test_set: HeldOutSet
+    federation: Any = None  # the deployed FLock federation (bflray.chain.Federation), flock pipeline only
 
 
 @dataclass

@@ -16,7 +16,7 @@ from bflray.config import Config
 from bflray.data.federated import prepare_federated_data
 from bflray.models.factory import build_model_spec
 from bflray.models.registry import build_model
-from bflray.models.stacked import StackedModel
+from bflray.models.stacked import StackedModel, evaluate
 from bflray.roles.messages import GradientSum, PartialAggregate, RoundPlan, TrainResult
 from bflray.training import full_gradient_sum, iter_train_chunks
 from bflray.training.synthetic import SyntheticWorkload
@@ -122,3 +122,21 @@ class HospitalBlock:
             batch_size=plan.training.batch_size, chunk_size=plan.training.chunk_size,
         )
         return GradientSum(total, int(self.num_samples[local].sum()))
+
+    def score_candidate(self, previous: np.ndarray, candidate: np.ndarray, voters: np.ndarray) -> dict[str, np.ndarray]:
+        """FLock voters' validation scores: accuracy of ``candidate`` and of ``previous`` (the
+        global model before the round) on each voter's validation split, for the block's members
+        of ``voters`` (sorted hospital ids). A voter without validation rows scores NaN."""
+        voters = np.asarray(voters, dtype=np.int64)
+        previous, candidate = np.array(previous, dtype=np.float32), np.array(candidate, dtype=np.float32)  # Ray's are read-only
+        lo, hi = np.searchsorted(voters, [self.first, self.first + len(self.hospital_ids)])
+        local = (voters[lo:hi] - self.first).astype(np.int64)
+        scores = np.full((2, len(local)), np.nan)
+        for j, i in enumerate(local):
+            start, size = int(self.validation_starts[i]), int(self.validation_sizes[i])
+            if size == 0:
+                continue
+            x, y = self.features[start : start + size].numpy(), self.labels[start : start + size].numpy()
+            for k, params in enumerate((candidate, previous)):
+                scores[k, j] = evaluate(self.model, params, x, y)[0]
+        return {"hospital_ids": self.hospital_ids[local], "candidate": scores[0], "previous": scores[1]}
