@@ -7,7 +7,7 @@ The facade hides ``.remote()``/``ray.get``, translates Ray's errors into
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from actors.settings import apply_ray_defaults
@@ -18,6 +18,7 @@ import ray  # noqa: E402
 from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError  # noqa: E402
 
 from actors.hospital_shard import HospitalShard  # noqa: E402
+from actors.role_host import AggregationNodeHost, RemoteRole, RoleHost  # noqa: E402
 from bflray.config import Config  # noqa: E402
 from bflray.errors import BackendError, BflrayError  # noqa: E402
 from bflray.training.synthetic import SyntheticWorkload  # noqa: E402
@@ -31,6 +32,7 @@ class RayBackend:
     def __init__(self, config: Config) -> None:
         self._owns_cluster = False
         self._actors: list[Any] = []
+        self._roles: list[RemoteRole] = []
         self._num_cpus = config.runtime.num_cpus_per_actor
         self._num_gpus = config.runtime.num_gpus_per_actor
         self._start_timeout_s = config.runtime.start_timeout_s
@@ -91,13 +93,35 @@ class RayBackend:
         except RayActorError as exc:
             raise BackendError(f"a hospital shard died during {method!r}: {exc}") from exc
 
+    def host_roles(
+        self, kind: str, factories: Sequence[Callable[[], Any]], *, no_wait: frozenset[str] = frozenset()
+    ) -> list[Any]:
+        # Few and light next to the shards: no CPU reserved, so they never wait for the shards' CPUs.
+        host: Any = ray.remote(_HOSTS.get(kind, RoleHost)).options(num_cpus=0)
+        actors: list[Any] = [host.remote(factory) for factory in factories]
+        handles = [RemoteRole(a, index=i, kind=kind, no_wait=no_wait) for i, a in enumerate(actors)]
+        try:
+            ray.get([a.ready.remote() for a in actors], timeout=self._start_timeout_s)
+        except (GetTimeoutError, RayTaskError, RayActorError) as exc:
+            for actor in actors:
+                ray.kill(actor)
+            raise BackendError(f"{len(actors)} {kind} actors did not start: {exc}") from exc
+        self._roles += handles
+        return handles
+
     def close(self) -> None:
         for actor in self._actors:
             ray.kill(actor)
         self._actors = []
+        for role in self._roles:
+            role.kill()
+        self._roles = []
         if self._owns_cluster and ray.is_initialized():
             ray.shutdown()
             self._owns_cluster = False
+
+
+_HOSTS: dict[str, type[RoleHost]] = {"aggregation_node": AggregationNodeHost}
 
 
 def _translate(exc: RayTaskError, method: str) -> Exception:

@@ -39,7 +39,31 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_args(run)
     run.add_argument("--out", metavar="DIR", help="parent of the run directory (default: experiment.out_dir)")
     run.add_argument("--quiet", action="store_true", help="no progress bar or log lines; print only the run directory")
+    run.add_argument(
+        "--log-format", choices=("text", "json"), default="text",
+        help="console log lines as text or as one JSON object per line (default: text)",
+    )
     run.set_defaults(handler=_cmd_run)
+
+    report = sub.add_parser(
+        "report", help="figures and an HTML summary of runs", description="Draw a run's figures (accuracy and "
+        "attack success, latency by stage, storage growth, gas, tokens and survival) and write one self-contained "
+        "HTML summary; with --compare, overlay several runs.",
+    )
+    report.add_argument("runs", nargs="+", metavar="RUN_DIR", help="a run directory (several with --compare)")
+    report.add_argument("--compare", action="store_true", help="overlay several runs in one report")
+    report.add_argument(
+        "--out", metavar="DIR", help="folder for the report (default: RUN_DIR/report, or compare/ beside the first run)"
+    )
+    report.set_defaults(handler=_cmd_report)
+
+    evaluate = sub.add_parser(
+        "evaluate", help="score a run's final model", description="Score a finished run's final global model "
+        "(model.npz) on one of its splits; prints one JSON object.",
+    )
+    evaluate.add_argument("run_dir", metavar="RUN_DIR", help="a finished run directory")
+    evaluate.add_argument("--split", choices=("test", "val", "train"), default="test", help="default: test")
+    evaluate.set_defaults(handler=_cmd_evaluate)
 
     config = sub.add_parser("config", help="print the resolved config", description="Validate a config and print it resolved.")
     _add_config_args(config)
@@ -92,9 +116,29 @@ def _cmd_run(args: argparse.Namespace) -> int:
         import actors  # noqa: F401  (registers the Ray backend)
     from bflray.api import run
 
-    _console_logging(quiet=args.quiet)
+    _console_logging(quiet=args.quiet, json_lines=args.log_format == "json")
     result = run(config, out_dir=args.out, progress=not args.quiet)
     print(f"run directory: {result.run_dir}")
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from bflray.errors import ConfigError
+    from bflray.report import build_report
+
+    if len(args.runs) > 1 and not args.compare:
+        raise ConfigError(f"{len(args.runs)} run directories given: add --compare to overlay them")
+    path = build_report(args.runs, args.out)
+    print(f"report: {path}")
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    import json
+
+    from bflray.report import evaluate_run
+
+    print(json.dumps(evaluate_run(args.run_dir, args.split), sort_keys=True))
     return 0
 
 
@@ -132,11 +176,29 @@ def _cmd_data_fixture(args: argparse.Namespace) -> int:
     return 0
 
 
-def _console_logging(*, quiet: bool) -> None:
+def _console_logging(*, quiet: bool, json_lines: bool = False) -> None:
     handler = _ProgressAwareHandler()
-    handler.setFormatter(logging.Formatter("%(message)s"))
+    handler.setFormatter(_JsonFormatter() if json_lines else logging.Formatter("%(message)s"))
     handler.setLevel(logging.WARNING if quiet else logging.INFO)
     logging.getLogger("bflray").addHandler(handler)
+
+
+class _JsonFormatter(logging.Formatter):
+    """One JSON object per line: time (UTC, ISO 8601), level, logger, message (and exception)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        import json
+        from datetime import UTC, datetime
+
+        entry = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
 
 
 class _ProgressAwareHandler(logging.Handler):

@@ -31,6 +31,8 @@ class Purpose(IntEnum):
     MASK = 11  # masks kept at inference when encoding a hospital's data
     EDI = 12  # which datapoints a hospital publishes in its EDI transaction
     MALICIOUS = 13  # which hospitals are malicious (FLock), and their poisoned updates
+    PRIVACY_NOISE = 14  # differential-privacy noise (central: hospital FEDERATION; local: per hospital)
+    VALIDATION = 15  # the coordinator's validation part of the held-out split (dp_bfl)
 
 
 def derive_seed_sequence(seed: int, round_: int, hospital: int, purpose: Purpose) -> np.random.SeedSequence:

@@ -195,6 +195,8 @@ contract StakeVoting is Ownable, ReentrancyGuard, EIP712 {
     error ForgedBallot(address voter, address signer);
     /// @notice Withdrawal beyond the balance.
     error InsufficientBalance(address hospital, uint256 have, uint256 need);
+    /// @notice Contribution rewards beyond what the pool holds.
+    error PoolTooSmall(uint256 have, uint256 need);
 
     /// @param initialOwner The coordinator: opens rounds, draws, sets the stakes.
     /// @param token The stake token.
@@ -261,6 +263,30 @@ contract StakeVoting is Ownable, ReentrancyGuard, EIP712 {
         _pool += amount;
         emit PoolFunded(msg.sender, amount);
         _token.safeTransferFrom(msg.sender, address(this), amount);
+    }
+
+    /// @notice Pay contribution rewards of `round` from the pool (DP-BFL: rewards in proportion to
+    /// each hospital's measured contribution); the hospitals withdraw them like any balance.
+    /// @dev Chunkable: the caller passes the round's participants in chunks under the gas limit.
+    /// Reverts with `InvalidAmount` for mismatched arrays, `PoolTooSmall`, or `OwnableUnauthorizedAccount`.
+    /// @param round The round the contributions were measured in.
+    /// @param hospitals The hospitals rewarded.
+    /// @param amounts The amount each one gets.
+    function rewardContributions(uint256 round, address[] calldata hospitals, uint256[] calldata amounts)
+        external
+        onlyOwner
+    {
+        if (hospitals.length != amounts.length) revert InvalidAmount();
+        uint256 total = 0;
+        for (uint256 i = 0; i < amounts.length; i++) {
+            total += amounts[i];
+        }
+        if (total > _pool) revert PoolTooSmall(_pool, total);
+        _pool -= total;
+        for (uint256 i = 0; i < hospitals.length; i++) {
+            _claimable[hospitals[i]] += amounts[i];
+            emit Credited(round, hospitals[i], amounts[i]);
+        }
     }
 
     /// @notice Set γ_p, γ_v, the proposer reward and the voting period, between rounds.

@@ -266,6 +266,12 @@ class Federation:
             self.meter.begin_round(round)
         return [self.ledger.open_round(round, self.task_id, seed), self.voting.open_round(round)]
 
+    def open_ledger_round(self, round: int, seed: bytes) -> TxReceipt:
+        """Open ``round`` on the ledger alone (seed, validator snapshot): pipelines without stake voting."""
+        if self.meter is not None:
+            self.meter.begin_round(round)
+        return self.ledger.open_round(round, self.task_id, seed)
+
     def expected_draw(self, round: int) -> DrawResult:
         """Re-derive ``round``'s draw off-chain (before :meth:`draw`), from the chain's seed, registry and balances.
 
@@ -415,6 +421,16 @@ class Federation:
         ids = list(performances)
         values = [p if isinstance(p, int) else fixed(p) for p in (performances[h] for h in ids)]
         return self.reputation.update(round, [self.hospitals[h] for h in ids], values)
+
+    def reward_contributions(self, round: int, amounts: Mapping[int, int], *, per_call: int = 500) -> list[TxReceipt]:
+        """Pay each hospital id its amount from the pool for ``round``, ``per_call`` per transaction."""
+        ids = [h for h in amounts if amounts[h] > 0]
+        return [
+            self.voting.reward_contributions(
+                round, [self.hospitals[h] for h in ids[i : i + per_call]], [amounts[h] for h in ids[i : i + per_call]]
+            )
+            for i in range(0, len(ids), per_call)
+        ]
 
     def record_round(self, round: int, payload_root: bytes, model_hash: bytes) -> TxReceipt:
         """The coordinator's record of the round's payload root and model hash."""

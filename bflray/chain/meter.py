@@ -18,7 +18,7 @@ contract and the function) and aggregates them into ``chain.parquet`` rows::
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -115,6 +115,9 @@ class ChainMeter:
     round:
         The round new records are tagged with (``-1``: setup). Set it with :meth:`begin_round`
         or the :meth:`in_round` context manager.
+    on_record:
+        Called with each new record as it is made (the run's metrics observe transactions
+        through it); storage counts are not known yet then.
     """
 
     def __init__(self, rpc: JsonRpc | None = None, *, trace_storage: bool = True) -> None:
@@ -123,6 +126,7 @@ class ChainMeter:
         self.round = -1
         self._records: list[TxRecord] = []
         self._lock = threading.Lock()
+        self.on_record: Callable[[TxRecord], None] | None = None
 
     # ------------------------------------------------------------------ recording
 
@@ -141,16 +145,25 @@ class ChainMeter:
 
     def record(self, contract: str, function: str, receipt: TxReceipt, seconds: float) -> None:
         """Record one mined transaction."""
+        record = TxRecord(self.round, contract, function, receipt, seconds)
         with self._lock:
-            self._records.append(TxRecord(self.round, contract, function, receipt, seconds))
+            self._records.append(record)
+        self._notify([record])
 
     def record_burst(self, contract: str, function: str, result: BulkResult) -> None:
         """Record a burst of one function's transactions, its wall time shared evenly."""
         if not result.receipts:
             return
         share = result.seconds / len(result.receipts)
+        records = [TxRecord(self.round, contract, function, r, share) for r in result.receipts]
         with self._lock:
-            self._records += [TxRecord(self.round, contract, function, r, share) for r in result.receipts]
+            self._records += records
+        self._notify(records)
+
+    def _notify(self, records: list[TxRecord]) -> None:
+        if self.on_record is not None:
+            for record in records:
+                self.on_record(record)
 
     @property
     def records(self) -> list[TxRecord]:

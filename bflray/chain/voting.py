@@ -198,6 +198,10 @@ class StakeVoting(ContractBinding):
         """Add the signer's approved tokens to the proposers' reward pool."""
         return self._transact("fundPool", amount)
 
+    def reward_contributions(self, round: int, hospitals: Sequence[str], amounts: Sequence[int]) -> TxReceipt:
+        """Pay ``amounts`` from the pool to ``hospitals``' balances for ``round`` (owner; one chunk)."""
+        return self._transact("rewardContributions", round, list(hospitals), [int(a) for a in amounts])
+
     def set_stakes(self, stakes: Stakes) -> TxReceipt:
         """Set γ_p, γ_v, the reward and the voting period between rounds (owner)."""
         return self._transact("setStakes", stakes.as_tuple())

@@ -1,5 +1,6 @@
-"""Prometheus metric definitions and the run's exporter."""
+"""Prometheus metric definitions, the run's exporter and its service-discovery target."""
 
+from bflray.metrics.discovery import RUN_TARGET_FILE, publish_target, target_groups
 from bflray.metrics.exporter import RunMetrics
 
-__all__ = ["RunMetrics"]
+__all__ = ["RUN_TARGET_FILE", "RunMetrics", "publish_target", "target_groups"]

@@ -17,6 +17,8 @@ All randomness (initialisation, batch order, masks) derives from
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import hashlib
 import io
 import json
@@ -47,9 +49,11 @@ def pretrain_encoder(
     learning_rate: float,
     seed: int,
     hospital: int,
+    on_epoch: Callable[[int, float], None] | None = None,
 ) -> tuple[EncoderState, list[float]]:
     """Pre-train an MAE on ``images`` (``N × C × H × W``); return the encoder's state and
-    the mean training loss of every epoch."""
+    the mean training loss of every epoch. ``on_epoch(epoch, loss)`` is told after each
+    epoch (a progress bar)."""
     generator = _generator(seed, hospital, Purpose.MAE)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(torch.randint(2**62, (1,), generator=generator)))
@@ -68,6 +72,8 @@ def pretrain_encoder(
             optimiser.step()
             total += loss.item() * batch.shape[0]
         losses.append(total / max(1, images.shape[0]))
+        if on_epoch is not None:
+            on_epoch(len(losses), losses[-1])
     return {k: v.detach().clone() for k, v in model.encoder.state_dict().items()}, losses
 
 

@@ -9,12 +9,14 @@ directory's ``encoders/``, with ``encoders.json`` saying which came from the cac
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from bflray.config import Config
 from bflray.data.federated import FederatedData
@@ -35,8 +37,11 @@ from bflray.rundir import write_json
 log = logging.getLogger("bflray")
 
 
-def prepare_encoders(config: Config, data: FederatedData, backend: Backend, *, run_dir: Path, cache_dir: Path) -> dict[str, Any]:
-    """Give every block its encoders and have it encode its data; returns what was done."""
+def prepare_encoders(
+    config: Config, data: FederatedData, backend: Backend, *, run_dir: Path, cache_dir: Path, progress: bool = False
+) -> dict[str, Any]:
+    """Give every block its encoders and have it encode its data; returns what was done.
+    With ``progress``, a bar over the pre-training epochs (shared encoder) goes to stderr."""
     m = config.mae
     spec = mae_spec(config, data.dataset)
     training = {"epochs": m.epochs, "batch_size": m.batch_size, "learning_rate": m.learning_rate}
@@ -62,10 +67,16 @@ def prepare_encoders(config: Config, data: FederatedData, backend: Backend, *, r
         log.info("pre-training %d encoder(s) for %d epochs (mae.mode = %s)", len(missing), m.epochs, m.mode)
     if missing and m.mode == "shared":
         pixels = torch.from_numpy(data.dataset.images[images[SHARED]].astype(np.float32))
-        state, losses[SHARED] = pretrain_encoder(
-            pixels, spec, epochs=m.epochs, batch_size=m.batch_size, learning_rate=m.learning_rate, seed=seed,
-            hospital=SHARED,
-        )
+        with tqdm(total=m.epochs, desc="pre-training MAE", unit="epoch", disable=not progress, file=sys.stderr,
+                  dynamic_ncols=True) as bar:  # fmt: skip
+            def tick(epoch: int, loss: float) -> None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss:.4f}")
+
+            state, losses[SHARED] = pretrain_encoder(
+                pixels, spec, epochs=m.epochs, batch_size=m.batch_size, learning_rate=m.learning_rate, seed=seed,
+                hospital=SHARED, on_epoch=tick,
+            )
         blobs[SHARED] = state_to_bytes(state)
     elif missing:
         for part in backend.call("pretrain_encoders", np.asarray(missing, dtype=np.int64)):

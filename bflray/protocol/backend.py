@@ -37,6 +37,14 @@ class Backend(Protocol):
         """``block.method(*args)`` on every block, answers in block order."""
         ...
 
+    def host_roles(
+        self, kind: str, factories: Sequence[Callable[[], Any]], *, no_wait: frozenset[str] = frozenset()
+    ) -> list[Any]:
+        """Host one role per factory (aggregation nodes, a dealer: few of a kind) and return
+        handles that are called like the role objects themselves; released by :meth:`close`.
+        Methods in ``no_wait`` may return before they ran (their errors surface later)."""
+        ...
+
     def close(self) -> None:
         """Release every block; safe to call twice."""
         ...
@@ -62,6 +70,11 @@ class InProcessBackend:
         if not self._blocks:
             raise BackendError("no hospital blocks are launched")
         return [getattr(block, method)(*args) for block in self._blocks]
+
+    def host_roles(
+        self, kind: str, factories: Sequence[Callable[[], Any]], *, no_wait: frozenset[str] = frozenset()
+    ) -> list[Any]:
+        return [factory() for factory in factories]
 
     def close(self) -> None:
         self._blocks = []

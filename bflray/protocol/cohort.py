@@ -38,15 +38,21 @@ def cohort_target(*, num_hospitals: int, cohort_size: int, cohort_fraction: floa
 
 
 def draw_cohort(
-    *, seed: int, round_: int, num_hospitals: int, target: int, over_provision: float, dropout_probability: float
+    *, seed: int, round_: int, num_hospitals: int, target: int, over_provision: float, dropout_probability: float,
+    eligible: np.ndarray | None = None,
 ) -> Cohort:
-    """The round's selection, dropouts, late reports and used cohort."""
-    count = min(num_hospitals, ceil(target * (1.0 + over_provision)))
-    if count == num_hospitals:
-        selected = np.arange(num_hospitals, dtype=np.int64)
+    """The round's selection, dropouts, late reports and used cohort.
+
+    ``eligible`` (sorted hospital ids) restricts the selection, e.g. to the hospitals the
+    registry lists as active; by default every hospital is eligible.
+    """
+    pool = np.arange(num_hospitals, dtype=np.int64) if eligible is None else np.asarray(eligible, dtype=np.int64)
+    count = min(len(pool), ceil(target * (1.0 + over_provision)))
+    if count == len(pool):
+        selected = pool
     else:
-        selected = derive_rng(seed, round_, FEDERATION, Purpose.COHORT).choice(num_hospitals, size=count, replace=False)
-        selected = np.sort(selected).astype(np.int64)
+        picks = derive_rng(seed, round_, FEDERATION, Purpose.COHORT).choice(len(pool), size=count, replace=False)
+        selected = np.sort(pool[picks]).astype(np.int64)
     if dropout_probability > 0:
         drops = derive_rng(seed, round_, FEDERATION, Purpose.DROPOUT).random(count) < dropout_probability
     else:

@@ -25,7 +25,13 @@ from bflray.protocol.stages import (
     TrainStage,
 )
 from bflray.protocol.stages.por import EDIStage, PoREvaluateStage, ValidateRankStage
-from bflray.protocol.stages.voting import FlockFinalizeStage, FlockPlanStage, PoisonStage, VoteStage
+from bflray.protocol.stages.attack import AttackStage
+from bflray.protocol.stages.chain_plan import ChainPlanStage
+from bflray.protocol.stages.contribution import ContributionStage
+from bflray.protocol.stages.privacy import BudgetStage, PrivacyStage
+from bflray.protocol.stages.reputation import ReputationStage
+from bflray.protocol.stages.robust import RobustAggregateStage
+from bflray.protocol.stages.voting import FlockFinalizeStage, FlockPlanStage, VoteStage
 from bflray.protocol.state import RoundState, RunContext
 
 
@@ -44,10 +50,32 @@ def build_stages(config: Config) -> list[Stage]:
         ]
     if config.experiment.pipeline == "flock":
         return [
-            FlockPlanStage(), TrainStage(), PoisonStage(), CommitStage(), AggregateStage(), VoteStage(),
+            FlockPlanStage(), TrainStage(), AttackStage(), CommitStage(), AggregateStage(), VoteStage(),
             FlockFinalizeStage(), EvaluateStage(),
         ]
-    return [PlanStage(), TrainStage(), CommitStage(), AggregateStage(), FinalizeStage(), EvaluateStage()]
+    if config.experiment.pipeline in ("smpc", "dp_bfl"):
+        last: Stage = ReputationStage() if config.experiment.pipeline == "smpc" else ContributionStage()
+        return [
+            BudgetStage(), ChainPlanStage(), TrainStage(), AttackStage(), PrivacyStage(), CommitStage(),
+            RobustAggregateStage(), last, FlockFinalizeStage(), EvaluateStage(),
+        ]
+    stages: list[Stage] = [PlanStage(), TrainStage()]
+    if config.attack.malicious_fraction > 0:
+        stages.append(AttackStage())
+    if plain_fedavg(config):
+        return [*stages, CommitStage(), AggregateStage(), FinalizeStage(), EvaluateStage()]
+    return [
+        BudgetStage(), *stages, PrivacyStage(), CommitStage(), RobustAggregateStage(), FinalizeStage(), EvaluateStage(),
+    ]
+
+
+def plain_fedavg(config: Config) -> bool:
+    """Whether the round is plain FedAvg in the clear, without privacy: the lean stages do."""
+    agg, privacy = config.aggregation, config.privacy
+    return (
+        agg.rule == "fedavg" and not agg.filters and agg.secure == "none"
+        and privacy.mechanism == "none" and privacy.clip_norm == 0
+    )
 
 
 class RoundPipeline:
@@ -72,7 +100,7 @@ class RoundPipeline:
             seconds[stage.name] = time.perf_counter() - start
             self.ctx.metrics.stage_seconds.labels(stage=stage.name).observe(seconds[stage.name])
         record = self._record(state, seconds)
-        self._export(record)
+        self.ctx.metrics.observe_round(record)
         return state, record
 
     def _record(self, state: RoundState, seconds: dict[str, float]) -> dict[str, Any]:
@@ -93,18 +121,6 @@ class RoundPipeline:
             "payload_root": "0x" + state.payload_root.hex(),
             "model_hash": "0x" + state.model_hash.hex(),
         }
-
-    def _export(self, record: dict[str, Any]) -> None:
-        m = self.ctx.metrics
-        m.round_seconds.observe(record["seconds_total"])
-        m.rounds.inc()
-        m.gas.inc(record["gas_used"])
-        m.onchain_bytes.inc(record["onchain_bytes"])
-        m.offchain_bytes.inc(record.get("offchain_bytes", 0))
-        if record.get("accuracy") is not None:
-            m.accuracy.set(record["accuracy"])
-            m.loss.set(record["loss"])
-        m.hospitals.set(record.get("hospitals", 0))
 
 
 def hospital_rows(state: RoundState) -> dict[str, np.ndarray]:

@@ -18,16 +18,20 @@ from bflray.store import BlobStore
 
 
 class Receipt(Protocol):
-    gas_used: int
-    calldata_bytes: int
-    log_bytes: int
-    tx_hash: str
+    @property
+    def gas_used(self) -> int: ...
+    @property
+    def calldata_bytes(self) -> int: ...
+    @property
+    def log_bytes(self) -> int: ...
+    @property
+    def tx_hash(self) -> str: ...
 
 
 class Ledger(Protocol):
     """What the pipeline needs of the ledger contract's binding."""
 
-    def record_round(self, round_: int, payload_root: bytes, model_hash: bytes) -> Receipt: ...
+    def record_round(self, round_: int, /, payload_root: bytes, model_hash: bytes) -> Receipt: ...
 
 
 @dataclass(frozen=True)
@@ -49,7 +53,11 @@ class RunContext:
     metrics: RunMetrics
     model: StackedModel
     test_set: HeldOutSet
-    federation: Any = None  # the deployed FLock federation (bflray.chain.Federation), flock pipeline only
+    federation: Any = None  # the deployed federation (bflray.chain.Federation): flock, smpc, dp_bfl
+    secure: Any = None  # the aggregation nodes (bflray.protocol.secure.SecureAggregation) when aggregation.secure
+    accountant: Any = None  # the run's privacy accountant (bflray.privacy.PrivacyAccountant) with a budget
+    validation_set: HeldOutSet | None = None  # the coordinator's validation split (dp_bfl contributions)
+    memory: dict[str, Any] = field(default_factory=dict)  # what a stage carries to the next round
 
 
 @dataclass

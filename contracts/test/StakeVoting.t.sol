@@ -308,4 +308,51 @@ contract StakeVotingTest is Fixture {
         vm.expectRevert(abi.encodeWithSelector(Ownable.OwnableUnauthorizedAccount.selector, stranger));
         token.mint(stranger, 1);
     }
+
+    function test_RewardContributionsPaysFromThePoolAndConservesTokens() public {
+        address[] memory hs = new address[](2);
+        hs[0] = hospital(0);
+        hs[1] = hospital(5);
+        uint256[] memory amounts = new uint256[](2);
+        amounts[0] = 3 ether;
+        amounts[1] = 7 ether;
+        vm.prank(admin);
+        voting.rewardContributions(4, hs, amounts);
+        assertEq(voting.claimableOf(hs[0]), 64 ether + 3 ether);
+        assertEq(voting.claimableOf(hs[1]), 64 ether + 7 ether);
+        assertEq(voting.pool(), 90 ether);
+        _conserved();
+    }
+
+    function testFuzz_RewardContributionsNeverExceedsThePool(uint256 a, uint256 b) public {
+        a = bound(a, 0, 200 ether);
+        b = bound(b, 0, 200 ether);
+        address[] memory hs = new address[](2);
+        hs[0] = hospital(1);
+        hs[1] = hospital(2);
+        uint256[] memory amounts = new uint256[](2);
+        amounts[0] = a;
+        amounts[1] = b;
+        vm.prank(admin);
+        if (a + b > 100 ether) {
+            vm.expectRevert(abi.encodeWithSelector(StakeVoting.PoolTooSmall.selector, 100 ether, a + b));
+            voting.rewardContributions(1, hs, amounts);
+        } else {
+            voting.rewardContributions(1, hs, amounts);
+            assertEq(voting.pool(), 100 ether - a - b);
+        }
+        _conserved();
+    }
+
+    function test_RevertIf_RewardContributionsCallerIsNotOwner() public {
+        vm.prank(stranger);
+        vm.expectRevert(abi.encodeWithSelector(Ownable.OwnableUnauthorizedAccount.selector, stranger));
+        voting.rewardContributions(1, new address[](0), new uint256[](0));
+    }
+
+    function test_RevertIf_RewardContributionsArraysMismatch() public {
+        vm.prank(admin);
+        vm.expectRevert(StakeVoting.InvalidAmount.selector);
+        voting.rewardContributions(1, new address[](1), new uint256[](2));
+    }
 }

@@ -23,7 +23,7 @@ def _write(tmp_path: Path, text: str) -> Path:
     ("toml", "expected"),
     [
         ("[training]\nlr = 0.1\n", "unknown key training.lr = 0.1; allowed: batch_size, learning_rate"),
-        ("[trainer]\nepochs = 1\n", "unknown section [trainer]; allowed: aggregation, chain"),
+        ("[trainer]\nepochs = 1\n", "unknown section [trainer]; allowed: aggregation, attack, chain"),
         ('[training]\nlocal_epochs = "3"\n', "training.local_epochs = '3': input should be a valid integer"),
         ("[training]\nlearning_rate = -0.5\n", "training.learning_rate = -0.5: input should be greater than 0"),
         ("[federation]\nhospitals = 0\n", "federation.hospitals = 0: input should be greater than or equal to 1"),
@@ -122,3 +122,37 @@ def test_contradictory_pipeline_and_model_are_refused_naming_both() -> None:
     assert str(info.value) == "experiment.pipeline = 'por' with model.name = 'mlp': needs model.name = 'por_head'"
     with pytest.raises(ConfigError, match="mae.width = 60 must be a multiple of model.bottleneck_reduction = 8"):
         load_config(None, ["experiment.pipeline=por", "model.name=por_head", "mae.width=60"])
+
+
+@pytest.mark.parametrize(
+    ("toml", "expected"),
+    [
+        (
+            '[aggregation]\nrule = "median"\nsecure = "additive"\n',
+            "aggregation.rule = 'median' needs the updates in the clear, so it cannot follow aggregation.secure = "
+            "'additive' (the nodes only ever hold shares); rules that reduce to a weighted sum with public weights "
+            "work: fedavg, reputation, stake",
+        ),
+        ('[aggregation]\nfilters = ["median"]\n', "'median' is not a selection filter; use cosine_filter, krum"),
+        ('[aggregation]\nrule = "no_such_rule"\n', "aggregation.rule = 'no_such_rule'"),
+        ('[aggregation]\nsecure = "shamir"\nnodes = 3\nthreshold = 4\n', "threshold = 4 must be ≤ nodes = 3"),
+        ('[privacy]\nmechanism = "gaussian"\n', "privacy.mechanism = 'gaussian' needs privacy.clip_norm > 0"),
+        (
+            '[privacy]\nmechanism = "gaussian"\nclip_norm = 1.0\n[aggregation]\nrule = "median"\n',
+            "privacy.placement = 'central' adds noise to a weighted sum",
+        ),
+        (
+            '[experiment]\npipeline = "flock"\n[aggregation]\nsecure = "additive"\n',
+            "aggregation.rule, filters, secure and privacy apply to the fedavg, smpc and dp_bfl pipelines",
+        ),
+    ],
+)
+def test_combinations_that_cannot_work_are_refused_with_the_reason(tmp_path: Path, toml: str, expected: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(_write(tmp_path, toml))
+    assert expected in str(info.value) and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("name", ["smpc", "smpc_plaintext", "dp_bfl", "fedavg", "flock", "por", "demo"])
+def test_every_preset_loads(name: str) -> None:
+    load_config(Path("configs") / f"{name}.toml")

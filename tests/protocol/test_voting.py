@@ -9,9 +9,9 @@ import pytest
 
 from bflray.chain.flock_reference import Status
 from bflray.config import Config
-from bflray.config.schema import ExperimentConfig, FederationConfig, VotingConfig
+from bflray.config.schema import ExperimentConfig, FederationConfig
 from bflray.protocol.round import build_stages
-from bflray.protocol.stages.voting import malicious_mask, token_summary, vote_rule
+from bflray.protocol.stages.voting import token_summary, vote_rule
 
 
 @pytest.mark.parametrize(
@@ -37,20 +37,6 @@ def test_a_voter_without_validation_data_accepts() -> None:
     assert vote_rule(math.nan, 0.5, 0.05) and vote_rule(0.5, math.nan, 0.05)
 
 
-def test_malicious_hospitals_are_a_seeded_eta_share() -> None:
-    def config(seed: int, eta: float) -> Config:
-        return Config(
-            experiment=ExperimentConfig(seed=seed, pipeline="flock"), federation=FederationConfig(hospitals=50),
-            voting=VotingConfig(malicious_fraction=eta),
-        )
-
-    mask = malicious_mask(config(0, 0.3))
-    assert mask.sum() == 15
-    assert np.array_equal(mask, malicious_mask(config(0, 0.3)))
-    assert not np.array_equal(mask, malicious_mask(config(1, 0.3)))
-    assert malicious_mask(config(0, 0.0)).sum() == 0
-
-
 def test_token_summary_counts_removed_hospitals_as_holding_nothing() -> None:
     tokens = np.array([70, 60, 5, 40])
     status = np.array([Status.ACTIVE, Status.ACTIVE, Status.REMOVED, Status.ACTIVE])
@@ -65,4 +51,4 @@ def test_token_summary_counts_removed_hospitals_as_holding_nothing() -> None:
 
 def test_the_flock_pipeline_votes_after_aggregating() -> None:
     names = [s.name for s in build_stages(Config(experiment=ExperimentConfig(pipeline="flock")))]
-    assert names == ["plan", "train", "poison", "commit", "aggregate", "vote", "finalize", "evaluate"]
+    assert names == ["plan", "train", "attack", "commit", "aggregate", "vote", "finalize", "evaluate"]

@@ -4,7 +4,8 @@
 - train: the cohort trains locally on the shards (with ``svrg``, after Federated SVRG's
   full-gradient exchange); a round in which nobody reports keeps the global model;
 - commit: each update goes to the off-chain store under its keccak256 and the round's
-  manifest records who sent what, so the Merkle root can be recomputed from the store;
+  manifest records who sent what, so the Merkle root can be recomputed from the store; under
+  secure aggregation only the hashes (commitments) are kept, never the updates;
 - aggregate: FedAvg, weighted by ``state.weights`` (sample counts unless a stage before set
   them), over the updates a stage before has not excluded;
 - finalize: the root and the new model's hash go on chain in one transaction;
@@ -69,12 +70,16 @@ class CommitStage:
 
     def __call__(self, state: RoundState, ctx: RunContext) -> None:
         ids = state.require_updates().hospital_ids
-        hashes = [ctx.store.put(p) for p in state.payloads]
+        if ctx.config.aggregation.secure != "none":  # secret-shared updates: commitments only, nothing in the clear
+            hashes = [keccak(p) for p in state.payloads]
+            state.record["offchain_bytes"] = 0
+        else:
+            hashes = [ctx.store.put(p) for p in state.payloads]
+            state.record["offchain_bytes"] = sum(len(p) for p in state.payloads)
         ctx.store.put_manifest(RoundManifest(state.round, tuple(int(h) for h in ids), tuple(hashes)))
         leaves = [leaf(int(h), p) for h, p in zip(ids, hashes, strict=True)]
         state.payload_hashes = hashes
         state.payload_root = merkle_root(leaves) if leaves else bytes(32)
-        state.record["offchain_bytes"] = sum(len(p) for p in state.payloads)
 
 
 class AggregateStage:
@@ -109,15 +114,19 @@ class EvaluateStage:
         state.record.update(accuracy=accuracy, loss=loss)
 
 
-def plan_cohort(config: Config, round_: int) -> Cohort:
-    """The round's cohort as the federation config asks."""
+def round_target(config: Config) -> int:
+    """Hospitals a round's cohort wants, as the federation config asks."""
     fed = config.federation
-    target = cohort_target(
-        num_hospitals=fed.hospitals, cohort_size=fed.cohort_size, cohort_fraction=fed.cohort_fraction
-    )
+    return cohort_target(num_hospitals=fed.hospitals, cohort_size=fed.cohort_size, cohort_fraction=fed.cohort_fraction)
+
+
+def plan_cohort(config: Config, round_: int, *, eligible: np.ndarray | None = None, target: int | None = None) -> Cohort:
+    """The round's cohort as the federation config asks, among ``eligible`` hospitals (default all)."""
+    fed = config.federation
     return draw_cohort(
-        seed=config.experiment.seed, round_=round_, num_hospitals=fed.hospitals, target=target,
-        over_provision=fed.over_provision, dropout_probability=fed.dropout_probability,
+        seed=config.experiment.seed, round_=round_, num_hospitals=fed.hospitals,
+        target=round_target(config) if target is None else target,
+        over_provision=fed.over_provision, dropout_probability=fed.dropout_probability, eligible=eligible,
     )
 
 

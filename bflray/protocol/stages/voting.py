@@ -1,14 +1,14 @@
 """FLock's stages (FLock paper, Sec. IV): proposers drawn on chain train, voters validate the
 aggregate and vote, the majority settles the stakes (reward and slash).
 
-Order in the flock pipeline: plan → train → poison → commit → aggregate → vote → finalize →
+Order in the flock pipeline: plan → train → attack → commit → aggregate → vote → finalize →
 evaluate.
 
 - plan (:class:`FlockPlanStage`): opens the round on chain with its draw seed and draws it;
   the staked proposers are the round's cohort, the staked voters its committee, and drawn
   hospitals that cannot stake are removed for good;
-- poison: malicious proposers (η of the hospitals, chosen by the seed) replace their update
-  with a poisoned one (random noise, or their update flipped around the global model);
+- attack (:mod:`bflray.protocol.stages.attack`): malicious proposers (η of the hospitals,
+  chosen by the seed) replace their update with a poisoned one;
 - vote: every voter scores the candidate aggregate and the previous global model on its
   validation split and accepts iff ``score(candidate) ≥ (1 − ε)·score(previous)``
   (:func:`vote_rule`; eq. (2)); malicious voters vote the opposite. The votes go on chain
@@ -25,7 +25,7 @@ The round's draw, votes and token balances are kept on the state as ``state.floc
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -39,10 +39,11 @@ from bflray.chain.meter import ChainMeter
 from bflray.chain.params import Plan, ReputationParams, Stakes, fixed
 from bflray.config import Config
 from bflray.protocol.cohort import Cohort
+from bflray.protocol.stages.attack import run_malicious_mask
 from bflray.protocol.stages.basic import build_plan
+from bflray.protocol.stages.chain_plan import federation_of
 from bflray.protocol.state import RoundState, RunContext
 from bflray.roles import encode_payload
-from bflray.seeding import FEDERATION, Purpose, derive_rng
 
 ROLE_NONE, ROLE_PROPOSER, ROLE_VOTER = "", "proposer", "voter"
 
@@ -61,17 +62,6 @@ class FlockRound:
     status: np.ndarray | None = None  # every hospital's registry status after settling
 
 
-def malicious_mask(config: Config) -> np.ndarray:
-    """Which hospitals are malicious: ``round(η·K)`` of them, drawn once from the run's seed."""
-    k = config.federation.hospitals
-    count = int(round(config.voting.malicious_fraction * k))
-    mask = np.zeros(k, dtype=bool)
-    if count:
-        rng = derive_rng(config.experiment.seed, 0, FEDERATION, Purpose.MALICIOUS)
-        mask[rng.choice(k, size=count, replace=False)] = True
-    return mask
-
-
 def vote_rule(candidate: float, previous: float, epsilon: float) -> bool:
     """FLock's eq. (2): accept iff ``candidate ≥ (1 − ε)·previous``; a voter with no score (NaN)
     has no evidence against the candidate and accepts."""
@@ -87,17 +77,11 @@ def flock_round(state: RoundState) -> FlockRound:
     return info
 
 
-def _federation(ctx: RunContext) -> Federation:
-    if not isinstance(ctx.federation, Federation):
-        raise RuntimeError("the flock pipeline needs a deployed federation (RunContext.federation)")
-    return ctx.federation
-
-
 class FlockPlanStage:
     name = "plan"
 
     def __call__(self, state: RoundState, ctx: RunContext) -> None:
-        fed = _federation(ctx)
+        fed = federation_of(ctx)
         _keep(state, fed.open_round(state.round, draw_seed(ctx.config.experiment.seed, state.round)))
         draw = fed.draw(state.round)
         _keep(state, draw.outcome.receipts)
@@ -117,40 +101,16 @@ class FlockPlanStage:
         )
 
 
-class PoisonStage:
-    name = "poison"
-
-    def __call__(self, state: RoundState, ctx: RunContext) -> None:
-        updates = state.require_updates()
-        cfg = ctx.config.voting
-        bad = malicious_mask(ctx.config)[updates.hospital_ids]
-        state.hospital_columns["malicious"] = bad
-        if not bad.any():
-            return
-        params = np.array(updates.params, dtype=np.float32)
-        base = np.asarray(state.global_params, dtype=np.float32)
-        for i in np.flatnonzero(bad):
-            h = int(updates.hospital_ids[i])
-            if cfg.attack == "random":
-                rng = derive_rng(ctx.config.experiment.seed, state.round, h, Purpose.MALICIOUS)
-                std = float(base.std()) or 1.0
-                params[i] = base + rng.normal(0.0, cfg.attack_scale * std, size=base.shape).astype(np.float32)
-            else:
-                params[i] = base - cfg.attack_scale * (params[i] - base)
-        state.updates = replace(updates, params=params)
-        state.payloads = [encode_payload(row) for row in params]
-
-
 class VoteStage:
     name = "vote"
 
     def __call__(self, state: RoundState, ctx: RunContext) -> None:
-        fed = _federation(ctx)
+        fed = federation_of(ctx)
         info = flock_round(state)
         cfg = ctx.config.voting
         previous = np.asarray(state.global_params, dtype=np.float32)
         candidate = previous if state.candidate is None else state.candidate
-        malicious = malicious_mask(ctx.config)
+        malicious = run_malicious_mask(ctx.config)
         if len(info.voters):
             parts = ctx.backend.call("score_candidate", previous, candidate, info.voters)
             for part in parts:
@@ -191,7 +151,7 @@ class FlockFinalizeStage:
     name = "finalize"
 
     def __call__(self, state: RoundState, ctx: RunContext) -> None:
-        fed = _federation(ctx)
+        fed = federation_of(ctx)
         if state.candidate is None:
             raise RuntimeError(f"round {state.round}: finalize needs a candidate model")
         state.model_hash = keccak(encode_payload(state.candidate))
@@ -246,7 +206,7 @@ def flock_rows(state: RoundState, config: Config) -> dict[str, np.ndarray]:
         "score_previous": score_previous,
         "tokens": info.tokens if info.tokens is not None else np.zeros(k, dtype=np.int64),
         "status": info.status if info.status is not None else np.zeros(k, dtype=np.int64),
-        "malicious": malicious_mask(config),
+        "malicious": run_malicious_mask(config),
         "accepted": np.full(k, bool(info.accepted)),
     }
 

@@ -1,0 +1,20 @@
+"""Which hospitals are malicious: ``round(η·K)`` of the K hospitals, drawn once from the run's
+seed, so every stage, backend and packing agrees on them."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bflray.seeding import FEDERATION, Purpose, derive_rng
+
+
+def malicious_mask(*, seed: int, num_hospitals: int, malicious_fraction: float) -> np.ndarray:
+    """A boolean mask over hospital ids ``0 … num_hospitals−1``."""
+    if not 0.0 <= malicious_fraction <= 1.0:
+        raise ValueError(f"malicious_fraction must be in [0, 1], got {malicious_fraction}")
+    count = int(round(malicious_fraction * num_hospitals))
+    mask = np.zeros(num_hospitals, dtype=bool)
+    if count:
+        rng = derive_rng(seed, 0, FEDERATION, Purpose.MALICIOUS)
+        mask[rng.choice(num_hospitals, size=count, replace=False)] = True
+    return mask
