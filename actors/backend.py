@@ -18,7 +18,7 @@ import ray  # noqa: E402
 from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError  # noqa: E402
 
 from actors.hospital_shard import HospitalShard  # noqa: E402
-from actors.role_host import AggregationNodeHost, RemoteRole, RoleHost  # noqa: E402
+from actors.role_host import AggregationNodeHost, ChainValidatorHost, RemoteRole, RoleHost  # noqa: E402
 from bflray.config import Config  # noqa: E402
 from bflray.errors import BackendError, BflrayError  # noqa: E402
 from bflray.training.synthetic import SyntheticWorkload  # noqa: E402
@@ -121,7 +121,7 @@ class RayBackend:
             self._owns_cluster = False
 
 
-_HOSTS: dict[str, type[RoleHost]] = {"aggregation_node": AggregationNodeHost}
+_HOSTS: dict[str, type[RoleHost]] = {"aggregation_node": AggregationNodeHost, "chain_validator": ChainValidatorHost}
 
 
 def _translate(exc: RayTaskError, method: str) -> Exception:

@@ -1,4 +1,4 @@
-"""``RoleHost``: an actor hosting one few-of-a-kind role (an aggregation node, a dealer), and
+"""``RoleHost``: an actor hosting one few-of-a-kind role (an aggregation node, a chain validator), and
 ``RemoteRole``, the driver's handle that makes it look like the plain object.
 
 Aggregation nodes are called once per block of shares; their ``receive`` calls are sent
@@ -34,6 +34,11 @@ class RoleHost:
 class AggregationNodeHost(RoleHost):
     """An SMPC aggregation node (:class:`bflray.smpc.AggregationNode`); its own class so the
     Ray dashboard and state API name it."""
+
+
+class ChainValidatorHost(RoleHost):
+    """A chain validator (:class:`bflray.roles.validator.ChainValidator`); it reads the run's
+    off-chain store, so on a multi-node cluster the run directory must be on shared storage."""
 
 
 class RemoteRole:

@@ -26,7 +26,14 @@ from bflray.models.factory import build_model_spec
 from bflray.protocol.backend import Backend, create_backend, shard_ranges
 from bflray.protocol.round import RoundPipeline, hospital_rows
 from bflray.privacy import BudgetExhausted
-from bflray.protocol.setup import deploy_for_pipeline, privacy_accountant, privacy_state, secure_aggregation, split_validation
+from bflray.protocol.setup import (
+    chain_validators,
+    deploy_for_pipeline,
+    privacy_accountant,
+    privacy_state,
+    secure_aggregation,
+    split_validation,
+)
 from bflray.protocol.stages.voting import flock_rows
 from bflray.protocol.state import HeldOutSet, RunContext
 from bflray.report import SCHEMA_VERSION, plot_flock
@@ -136,6 +143,7 @@ def run(
             secure=secure,
             accountant=privacy_accountant(config, federation),
             validation_set=HeldOutSet(dataset.features[validation], dataset.labels[validation]) if len(validation) else None,
+            validators=chain_validators(config, hosts, run_dir / "store", spec),
         )
         pipeline = RoundPipeline(ctx)
         log.info("round stages: %s", " → ".join(pipeline.stage_names))

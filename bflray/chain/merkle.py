@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 from eth_hash.auto import keccak as _keccak
 
-__all__ = ["MerkleTree", "keccak", "leaf", "leaves", "merkle_proof", "merkle_root", "verify"]
+__all__ = ["EMPTY_ROUND_ROOT", "MerkleTree", "keccak", "leaf", "leaves", "merkle_proof", "merkle_root", "verify"]
 
 _WORD = 32
 _UINT256_LIMIT = 1 << 256
@@ -28,6 +28,10 @@ _UINT256_LIMIT = 1 << 256
 def keccak(data: bytes) -> bytes:
     """Keccak-256 (Ethereum's, not SHA3-256) of ``data``."""
     return bytes(_keccak(data))
+
+
+#: The root a round with no payloads records (the ledger refuses the zero root).
+EMPTY_ROUND_ROOT = keccak(b"bflray: empty round")
 
 
 def _check_word(name: str, value: bytes) -> None:

@@ -134,7 +134,11 @@ class VotingConfig(_Section):
     mode: Literal["batched", "per_hospital"] = Field(
         "batched", description="batched: a relayer sends signed ballots; per_hospital: each voter its own transaction"
     )
-    validators: int = Field(4, ge=1, le=990, description="validators that attest each round's record")
+    validators: int = Field(4, ge=1, le=990, description="validators that check and attest each round's record")
+    byzantine_validators: int = Field(
+        0, ge=0, le=990, description="validators that attest a wrong model hash whatever they find (the first ones)"
+    )
+    validator_sample: int = Field(8, ge=1, le=1_000_000, description="por: EDI transactions a validator re-validates")
     voting_period: int = Field(600, ge=1, description="chain seconds votes are taken after the draw")
 
 
@@ -360,6 +364,11 @@ class Config(_Section):
             )
         if por and self.training.optimizer == "svrg":
             raise ValueError("training.optimizer = 'svrg' is not available for the PoR head; use sgd or adam")
+        if self.voting.byzantine_validators > self.voting.validators:
+            raise ValueError(
+                f"voting.byzantine_validators = {self.voting.byzantine_validators} exceeds voting.validators = "
+                f"{self.voting.validators}"
+            )
         _check_aggregation(self)
         return self
 

@@ -28,10 +28,11 @@ from bflray.protocol.stages.por import EDIStage, PoREvaluateStage, ValidateRankS
 from bflray.protocol.stages.attack import AttackStage
 from bflray.protocol.stages.chain_plan import ChainPlanStage
 from bflray.protocol.stages.contribution import ContributionStage
+from bflray.protocol.stages.finalize import AttestedFinalizeStage
 from bflray.protocol.stages.privacy import BudgetStage, PrivacyStage
 from bflray.protocol.stages.reputation import ReputationStage
 from bflray.protocol.stages.robust import RobustAggregateStage
-from bflray.protocol.stages.voting import FlockFinalizeStage, FlockPlanStage, VoteStage
+from bflray.protocol.stages.voting import FlockPlanStage, VoteStage
 from bflray.protocol.state import RoundState, RunContext
 
 
@@ -46,18 +47,18 @@ def build_stages(config: Config) -> list[Stage]:
     if config.experiment.pipeline == "por":
         return [
             PlanStage(), TrainStage(), EDIStage(), CommitStage(), ValidateRankStage(), AggregateStage(),
-            FinalizeStage(), PoREvaluateStage(),
+            AttestedFinalizeStage(), PoREvaluateStage(),
         ]
     if config.experiment.pipeline == "flock":
         return [
             FlockPlanStage(), TrainStage(), AttackStage(), CommitStage(), AggregateStage(), VoteStage(),
-            FlockFinalizeStage(), EvaluateStage(),
+            AttestedFinalizeStage(), EvaluateStage(),
         ]
     if config.experiment.pipeline in ("smpc", "dp_bfl"):
         last: Stage = ReputationStage() if config.experiment.pipeline == "smpc" else ContributionStage()
         return [
             BudgetStage(), ChainPlanStage(), TrainStage(), AttackStage(), PrivacyStage(), CommitStage(),
-            RobustAggregateStage(), last, FlockFinalizeStage(), EvaluateStage(),
+            RobustAggregateStage(), last, AttestedFinalizeStage(), EvaluateStage(),
         ]
     stages: list[Stage] = [PlanStage(), TrainStage()]
     if config.attack.malicious_fraction > 0:

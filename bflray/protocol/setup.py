@@ -4,6 +4,10 @@ coordinator's validation split."""
 
 from __future__ import annotations
 
+from functools import partial
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 
 from bflray.chain.binding import rpc_for
@@ -19,10 +23,12 @@ from bflray.protocol.secure import SecureAggregation
 from bflray.protocol.stages.basic import round_target
 from bflray.protocol.stages.privacy import make_accountant
 from bflray.protocol.stages.voting import deploy_flock
+from bflray.roles.validator import ChainValidator, PoRCheck
 from bflray.seeding import FEDERATION, Purpose, derive_rng
 
-#: Pipelines whose rounds need the federation's contracts (registry, staking, reputation).
-CHAIN_PIPELINES = ("flock", "smpc", "dp_bfl")
+#: Pipelines whose rounds need the federation's contracts (registry with validators, staking,
+#: reputation); fedavg uses the ledger alone.
+CHAIN_PIPELINES = ("flock", "smpc", "dp_bfl", "por")
 
 
 def deploy_for_pipeline(chain: Chain, config: Config) -> Federation | None:
@@ -90,3 +96,19 @@ def privacy_state(accountant: tuple[PrivacyAccountant, PrivacyBudget | None], co
         "budget": None if budget is None else {"epsilon": budget.epsilon, "delta": budget.delta},
         "spent": {"epsilon": ledger.spent(delta), "delta": delta},
     }
+
+
+def chain_validators(config: Config, backend: Backend, store_root: Path, model: Any) -> list[Any]:
+    """The run's chain validators (``voting.validators`` of them, the first
+    ``voting.byzantine_validators`` Byzantine), hosted by the backend; none without a federation."""
+    if config.experiment.pipeline not in CHAIN_PIPELINES:
+        return []
+    por = None
+    if config.experiment.pipeline == "por":
+        por = PoRCheck(model.logits, config.por.epsilon, model.spec.num_outputs)
+    factories = [
+        partial(ChainValidator, v, store_root, seed=config.experiment.seed, sample=config.voting.validator_sample,
+                por=por, byzantine=v < config.voting.byzantine_validators)
+        for v in range(config.voting.validators)
+    ]  # fmt: skip
+    return backend.host_roles("chain_validator", factories)

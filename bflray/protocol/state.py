@@ -57,6 +57,7 @@ class RunContext:
     secure: Any = None  # the aggregation nodes (bflray.protocol.secure.SecureAggregation) when aggregation.secure
     accountant: Any = None  # the run's privacy accountant (bflray.privacy.PrivacyAccountant) with a budget
     validation_set: HeldOutSet | None = None  # the coordinator's validation split (dp_bfl contributions)
+    validators: list[Any] = field(default_factory=list)  # the chain validators (bflray.roles.validator), hosted
     memory: dict[str, Any] = field(default_factory=dict)  # what a stage carries to the next round
 
 

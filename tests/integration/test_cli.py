@@ -57,7 +57,7 @@ def test_chain_up_prints_url_and_addresses_and_stops_on_ctrl_c(wait_gone: Any) -
         port = int(url.rsplit(":", 1)[1])
         pid = _listening_pid(port)
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=20) == 0
+        assert proc.wait(timeout=60) == 0  # anvil stops in seconds; a loaded 2-core machine needs slack
         assert pid is None or wait_gone(pid)
     finally:
         if proc.poll() is None:

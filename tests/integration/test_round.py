@@ -123,7 +123,7 @@ def test_prometheus_endpoint_serves_stage_histogram_during_the_run(tmp_path: Pat
     worker.start()
     try:
         assert backend.in_round_2.wait(60), "the run never reached round 2"
-        run_dir = next(tmp_path.iterdir())
+        run_dir = next(p for p in tmp_path.iterdir() if p.name != "prometheus-targets")
         info = json.loads((run_dir / "metrics.json").read_text())
         assert info["host"] == "127.0.0.1" and info["port"] > 0
         body = urllib.request.urlopen(info["url"], timeout=5).read().decode()
@@ -150,7 +150,7 @@ class _FailingBackend(InProcessBackend):
 def test_anvil_is_gone_after_a_run_that_raised(tmp_path: Path, wait_gone: Any) -> None:
     with pytest.raises(BackendError, match="injected failure"):
         run(_config(), out_dir=tmp_path, backend=_FailingBackend(), progress=False)
-    run_dir = next(tmp_path.iterdir())
+    run_dir = next(p for p in tmp_path.iterdir() if p.name != "prometheus-targets")
     pid = json.loads((run_dir / "chain.json").read_text())["anvil_pid"]
     assert wait_gone(pid)
     assert "injected failure" in (run_dir / "run.log").read_text()

@@ -37,7 +37,8 @@ def test_smpc_run_filters_on_shares_and_lowers_the_malicious_reputation(tmp_path
     assert bad.performance.mean() < good.performance.mean()
     chain = {(r["contract"], r["function"]) for r in pq.read_table(result.run_dir / "chain.parquet").to_pylist()}
     assert ("Reputation", "update") in chain, sorted(chain)
-    assert not list((result.run_dir / "store" / "payloads").glob("*")), "secure runs keep no update in the clear"
+    kept = {p.name for p in (result.run_dir / "store" / "payloads").glob("*")}
+    assert kept == {str(r["model_hash"]).removeprefix("0x") for r in rounds}, "only the published models, no update"
 
 
 def test_dp_bfl_run_stops_cleanly_at_the_on_chain_budget_and_pays_contributions(tmp_path: Path) -> None:

@@ -17,10 +17,15 @@ def digit_images() -> torch.Tensor:
     return torch.from_numpy(ds.images[:256].astype(np.float32))
 
 
-def test_pretraining_loss_falls_on_digits(digit_images: torch.Tensor) -> None:
+def test_pretraining_loss_falls_on_digits_and_each_epoch_is_reported(digit_images: torch.Tensor) -> None:
     spec = MAESpec(width=32, depth=1, heads=1, decoder_width=16, mask_ratio=0.75)
-    _, losses = pretrain_encoder(digit_images, spec, epochs=6, batch_size=64, learning_rate=2e-3, seed=0, hospital=0)
+    seen: list[tuple[int, float]] = []
+    _, losses = pretrain_encoder(
+        digit_images, spec, epochs=6, batch_size=64, learning_rate=2e-3, seed=0, hospital=0,
+        on_epoch=lambda epoch, loss: seen.append((epoch, loss)),
+    )
     assert losses[-1] < 0.75 * losses[0]
+    assert seen == list(enumerate(losses, start=1))  # what the pre-training progress bar shows
 
 
 @pytest.mark.parametrize(("ratio", "visible"), [(0.75, 12), (0.5, 25), (0.9, 5), (0.0, 49)])

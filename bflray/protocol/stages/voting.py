@@ -14,8 +14,8 @@ evaluate.
   (:func:`vote_rule`; eq. (2)); malicious voters vote the opposite. The votes go on chain
   (``voting.mode``), the round is settled, and a rejected candidate is dropped: the global
   model stays the previous one;
-- finalize (:class:`FlockFinalizeStage`): the coordinator records the root and the model hash,
-  every validator attests them.
+- finalize (:mod:`bflray.protocol.stages.finalize`): the coordinator records the root and the
+  model hash; the chain validators check the round against the store and attest.
 
 The round's draw, votes and token balances are kept on the state as ``state.flock``
 (:class:`FlockRound`); :func:`flock_rows` turns them into the per-hospital rows of
@@ -145,22 +145,6 @@ class VoteStage:
             role=np.full(len(updates.hospital_ids), ROLE_PROPOSER, dtype=object),
             tokens=tokens[updates.hospital_ids],
         )
-
-
-class FlockFinalizeStage:
-    name = "finalize"
-
-    def __call__(self, state: RoundState, ctx: RunContext) -> None:
-        fed = federation_of(ctx)
-        if state.candidate is None:
-            raise RuntimeError(f"round {state.round}: finalize needs a candidate model")
-        state.model_hash = keccak(encode_payload(state.candidate))
-        root = state.payload_root if any(state.payload_root) else keccak(b"bflray: empty round")
-        _keep(state, [fed.record_round(state.round, root, state.model_hash)])
-        validators = range(min(ctx.config.voting.validators, len(fed.validators)))
-        _keep(state, fed.attest(state.round, root, state.model_hash, list(validators)).receipts)
-        state.record["final"] = bool(fed.is_final(state.round))
-        state.global_params = state.candidate
 
 
 def token_summary(
