@@ -154,16 +154,16 @@ def _cmd_chain_up(args: argparse.Namespace) -> int:
 
     config = _load(args)
     stop = threading.Event()
+    # Both set explicitly: a process started in the background by a non-interactive shell
+    # inherits SIGINT as ignored, and Python then never raises KeyboardInterrupt.
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
     with Chain.open(config.chain) as chain:
         print(f"rpc url: {chain.url}")
         for name, address in chain.addresses.items():
             print(f"{name}: {address}")
         print("chain is up; Ctrl-C stops it", flush=True)
-        try:
-            while not stop.wait(0.5):
-                pass
-        except KeyboardInterrupt:
+        while not stop.wait(0.5):
             pass
     return 0
 
