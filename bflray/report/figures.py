@@ -1,5 +1,6 @@
 """A run's figures (or several runs' overlaid): model quality and attack success over rounds,
-latency by stage, storage growth, gas by contract function, and FLock's tokens and survival.
+latency by stage, storage growth, gas by contract function, FLock's tokens and survival, the
+privacy budget spent (DP runs) and the federation's trust (reputation and suspensions, SMPC runs).
 
 Every function takes the runs (one or more :class:`~bflray.report.rundata.RunData`) and a
 folder, writes one PNG there and returns its path, or ``None`` when no run has the data.
@@ -19,7 +20,10 @@ from bflray.report.rundata import RunData
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-__all__ = ["plot_gas", "plot_latency", "plot_quality", "plot_run_figures", "plot_storage", "plot_tokens"]
+__all__ = [
+    "plot_gas", "plot_latency", "plot_privacy", "plot_quality", "plot_run_figures", "plot_storage", "plot_tokens",
+    "plot_trust",
+]
 
 STYLES = ("-", "--", ":", "-.")
 
@@ -29,7 +33,7 @@ def plot_run_figures(runs: Sequence[RunData], out_dir: str | Path) -> list[Path]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths: list[Path | None] = [plot_quality(runs, out), plot_latency(runs, out), plot_storage(runs, out),
-                                plot_gas(runs, out)]
+                                plot_gas(runs, out), plot_privacy(runs, out), plot_trust(runs, out)]
     if len(runs) == 1 and runs[0].has("tokens_honest"):
         paths += plot_flock(runs[0].rounds, out)
     else:
@@ -54,6 +58,51 @@ def plot_quality(runs: Sequence[RunData], out_dir: Path) -> Path | None:
         ax.set_ylabel("ratio")
 
     return _figure(out_dir / "quality.png", "Accuracy and attack success rate", draw)
+
+
+def plot_privacy(runs: Sequence[RunData], out_dir: Path) -> Path | None:
+    """The ε spent by each round (solid) against the run's budget (dotted, when it has one)."""
+    if not any(r.has("privacy_epsilon") for r in runs):
+        return None
+
+    def draw(ax: Axes) -> None:
+        for run, color in zip(runs, _colors(), strict=False):
+            if not run.has("privacy_epsilon"):
+                continue
+            tag = f"{run.name}: " if len(runs) > 1 else ""
+            ax.plot(run.round_numbers, run.column("privacy_epsilon"), color=color, label=tag + "ε spent",
+                    marker=_marker(run))  # fmt: skip
+            budget = float(run.config.get("privacy", {}).get("epsilon", 0.0) or 0.0)
+            if budget > 0:
+                ax.axhline(budget, color=color, linestyle=":", label=tag + "budget ε")
+        ax.set_ylim(bottom=0.0)
+        ax.set_xlabel("round")
+        ax.set_ylabel("ε (at the run's δ)")
+
+    return _figure(out_dir / "privacy.png", "Privacy budget spent", draw)
+
+
+def plot_trust(runs: Sequence[RunData], out_dir: Path) -> Path | None:
+    """Mean on-chain reputation of the round's participants (solid) and the share of the
+    federation suspended (dashed), over rounds."""
+    if not any(r.has("mean_reputation") for r in runs):
+        return None
+
+    def draw(ax: Axes) -> None:
+        for run, color in zip(runs, _colors(), strict=False):
+            if not run.has("mean_reputation"):
+                continue
+            tag = f"{run.name}: " if len(runs) > 1 else ""
+            ax.plot(run.round_numbers, run.column("mean_reputation"), color=color, label=tag + "mean reputation",
+                    marker=_marker(run))  # fmt: skip
+            if run.has("suspended") and run.hospitals:
+                share = [v / run.hospitals for v in run.column("suspended")]
+                ax.plot(run.round_numbers, share, color=color, linestyle="--", label=tag + "suspended share")
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_xlabel("round")
+        ax.set_ylabel("ratio")
+
+    return _figure(out_dir / "trust.png", "Reputation and suspensions", draw)
 
 
 def plot_latency(runs: Sequence[RunData], out_dir: Path) -> Path | None:
