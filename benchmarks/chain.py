@@ -16,11 +16,11 @@ ballots, one relayer sends ``voteBatch``). 80 % of the voters accept.
 
 Per round: chain seconds (wall time of all the round's chain calls, Python included), gas,
 calldata and log bytes, transactions, and new storage slots (slots written that were empty,
-from anvil's ``prestateTracer`` state diffs, traced after the round's clock stopped). Round 1
-is the first time every hospital takes part: its participation, reputation and draw-permutation
-slots are created then. Later rounds reuse them, except permutation positions no earlier draw
-wrote (a draw of all n hospitals leaves position j unwritten with probability (n - j)/n, so
-about n/(k(k+1)) positions are new in round k, n in all). Summaries: ``round1``, ``last`` (round
+from anvil's ``prestateTracer`` state diffs, traced after the round's clock stopped). The slots a
+round would create on first use (participation records, draw-permutation positions, draw
+entries, reputation records) are written at deployment (``reserveSlots``, ``reserveRecords``,
+timed as ``setup_seconds.reserve_slots``), so a round only creates its own per-round records
+(round state, ledger opening, attestations) and the count does not depend on N. Summaries: ``round1``, ``last`` (round
 R) and ``later`` (mean of rounds 2..R); per-hospital figures divide ``later`` by N. In ``per_hospital`` mode it also reports the vote burst's transactions
 per second and a sustained burst: every registered hospital withdraws 1 token with its own
 transaction. Setup (account derivation, deployment, registration, token deposits, ether) is

@@ -120,6 +120,18 @@ contract Reputation is AccessControl {
         }
     }
 
+    /// @notice Write each hospital's record slot ahead of its first update, so a round's updates
+    /// only overwrite slots and the storage a round creates does not grow with N.
+    /// @dev Chunkable and idempotent; a reserved record reads as never updated (its
+    /// `lastRoundPlusOne` stays 0). Caller needs `DEFAULT_ADMIN_ROLE`.
+    /// @param hospitals The hospitals whose records are reserved.
+    function reserveRecords(address[] calldata hospitals) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        for (uint256 i = 0; i < hospitals.length; i++) {
+            Record storage rec = _records[hospitals[i]];
+            if (rec.lastRoundPlusOne == 0 && rec.weight == 0) rec.weight = uint64(ONE);
+        }
+    }
+
     /// @notice A hospital's reputation (the initial reputation before its first update).
     /// @param hospital The hospital.
     /// @return Fixed point.

@@ -122,6 +122,10 @@ contract StakeVoting is Ownable, ReentrancyGuard, EIP712 {
 
     uint256 private constant _SEQ_SHIFT = 192;
     uint256 private constant _VALUE_MASK = (uint256(1) << 192) - 1;
+    /// @dev The sequence number of reserved slots: no round ever has it.
+    uint64 private constant _RESERVED_SEQ = type(uint64).max;
+    /// @dev What a reserved `_drawn` entry holds until a draw overwrites it.
+    address private constant _RESERVED_ADDRESS = address(1);
 
     IERC20 private immutable _token;
     IRegistry private immutable _registry;
@@ -263,6 +267,33 @@ contract StakeVoting is Ownable, ReentrancyGuard, EIP712 {
         _pool += amount;
         emit PoolFunded(msg.sender, amount);
         _token.safeTransferFrom(msg.sender, address(this), amount);
+    }
+
+    /// @notice Write, ahead of the rounds, the storage slots the rounds would otherwise create on
+    /// first use: the participation record of each of `hospitals`, draw-permutation positions
+    /// [`firstPosition`, `firstPosition + positions`), and `_drawn` up to `drawnSlots` entries.
+    /// @dev Chunkable and idempotent (a slot already written is left alone). Each slot gets a
+    /// sentinel whose sequence number (2^64 − 1) no round has, so it reads as empty; a round
+    /// then only overwrites slots, and the new storage slots a round creates do not grow with N.
+    /// Reverts with `OwnableUnauthorizedAccount`.
+    /// @param hospitals Registered hospitals (any chunk of them).
+    /// @param firstPosition The first permutation position reserved.
+    /// @param positions How many positions to reserve from `firstPosition`.
+    /// @param drawnSlots The length `_drawn` is grown to (the plan's cohort + committee).
+    function reserveSlots(address[] calldata hospitals, uint256 firstPosition, uint256 positions, uint256 drawnSlots)
+        external
+        onlyOwner
+    {
+        for (uint256 i = 0; i < hospitals.length; i++) {
+            Participation storage p = _participation[hospitals[i]];
+            if (p.seq == 0) p.seq = _RESERVED_SEQ;
+        }
+        for (uint256 j = firstPosition; j < firstPosition + positions; j++) {
+            if (_perm[j] == 0) _perm[j] = uint256(_RESERVED_SEQ) << _SEQ_SHIFT;
+        }
+        while (_drawn.length < drawnSlots) {
+            _drawn.push(_RESERVED_ADDRESS);
+        }
     }
 
     /// @notice Pay contribution rewards of `round` from the pool (DP-BFL: rewards in proportion to

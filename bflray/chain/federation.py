@@ -637,6 +637,11 @@ def deploy_federation(
         voting.fund_pool(pool_tokens)
     lap("tokens")
 
+    # Slots a round would create on first use are written now, so per-round storage growth does not depend on N.
+    voting.reserve_slots(list(federation.hospitals), drawn_slots=plan.cohort_size + plan.committee_size)
+    reputation.reserve_records(list(federation.hospitals))
+    lap("reserve_slots")
+
     federation.fund([relayer.address, *(k.address for k in validator_keys)])
     if fund_hospitals:
         federation.fund(list(federation.hospitals))

@@ -43,6 +43,10 @@ class Reputation(ContractBinding):
         )
         return receipts
 
+    def reserve_records(self, hospitals: Sequence[str], *, chunk: int = 400) -> list[TxReceipt]:
+        """Write the hospitals' record slots ahead of their first update (admin), in chunks."""
+        return [self._transact("reserveRecords", list(hospitals[i : i + chunk])) for i in range(0, len(hospitals), chunk)]
+
     def set_params(self, params: ReputationParams) -> TxReceipt:
         """Replace the update rule's parameters (admin)."""
         return self._transact("setParams", params.as_tuple())

@@ -190,6 +190,19 @@ class StakeVoting(ContractBinding):
         )
         return receipts
 
+    def reserve_slots(self, hospitals: Sequence[str], *, drawn_slots: int, chunk: int = 400) -> list[TxReceipt]:
+        """Write the slots the rounds would create on first use (owner; see ``reserveSlots``):
+        the participation records of ``hospitals`` (registry order, from index 0), their
+        permutation positions, and ``drawn_slots`` draw entries, ``chunk`` of each per transaction."""
+        receipts: list[TxReceipt] = []
+        total = max(len(hospitals), drawn_slots)
+        for first in range(0, total, chunk):
+            part = list(hospitals[first : first + chunk])
+            positions = max(0, min(chunk, len(hospitals) - first))
+            drawn = min(drawn_slots, first + chunk)
+            receipts.append(self._transact("reserveSlots", part, first, positions, drawn))
+        return receipts
+
     def withdraw(self, amount: int) -> TxReceipt:
         """Withdraw ``amount`` of the signer's balance as tokens."""
         return self._transact("withdraw", amount)

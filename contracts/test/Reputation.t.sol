@@ -91,4 +91,29 @@ contract ReputationTest is Fixture {
         vm.expectRevert(abi.encodeWithSelector(Reputation.PerformanceOutOfRange.selector, hospital(0), 1e18 + 1));
         _update(1, hospital(0), 1e18 + 1);
     }
+
+    function test_ReservedRecordsReadAsNeverUpdatedAndUpdateAsUsual() public {
+        address[] memory hs = new address[](2);
+        hs[0] = hospital(0);
+        hs[1] = hospital(1);
+        vm.startPrank(admin);
+        reputation.reserveRecords(hs);
+        reputation.reserveRecords(hs); // idempotent
+        vm.stopPrank();
+        assertEq(reputation.reputationOf(hospital(0)), reputation.params().initialReputation);
+        assertEq(reputation.weightOf(hospital(0)), 1e18);
+        _update(1, hospital(0), 0.9e18);
+        assertEq(reputation.reputationOf(hospital(0)), (0.5e18 * 0.5e18 + 0.5e18 * 0.9e18) / 1e18);
+        vm.prank(admin);
+        reputation.reserveRecords(hs); // an updated record is left alone
+        assertEq(reputation.reputationOf(hospital(0)), (0.5e18 * 0.5e18 + 0.5e18 * 0.9e18) / 1e18);
+    }
+
+    function test_RevertIf_ReserveRecordsCallerIsNotAdmin() public {
+        vm.prank(stranger);
+        vm.expectRevert(
+            abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, stranger, bytes32(0))
+        );
+        reputation.reserveRecords(new address[](0));
+    }
 }

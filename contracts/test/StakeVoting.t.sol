@@ -355,4 +355,32 @@ contract StakeVotingTest is Fixture {
         vm.expectRevert(StakeVoting.InvalidAmount.selector);
         voting.rewardContributions(1, new address[](1), new uint256[](2));
     }
+
+    function _reserveAll() internal {
+        address[] memory hs = new address[](N);
+        for (uint256 i = 0; i < N; i++) hs[i] = hospital(i);
+        vm.prank(admin);
+        voting.reserveSlots(hs, 0, N, 10);
+    }
+
+    function test_ReservedSlotsLeaveTheDrawAndSettlementUnchanged() public {
+        _reserveAll();
+        _reserveAll(); // idempotent
+        _openAndDraw(1, SEED);
+        uint256[] memory picks = _expectedDraw(SEED, N, 10);
+        for (uint256 i = 0; i < 10; i++) assertEq(voting.drawnAt(i), hospital(picks[i]));
+        address[] memory vs = _voters(1);
+        assertEq(vs.length, 7);
+        _voteAll(1, vs, 5);
+        voting.settle(1, 100);
+        address[] memory ps = _proposers(1);
+        for (uint256 i = 0; i < ps.length; i++) assertEq(voting.claimableOf(ps[i]), 64 ether + REWARD);
+        _conserved();
+    }
+
+    function test_RevertIf_ReserveSlotsCallerIsNotOwner() public {
+        vm.prank(stranger);
+        vm.expectRevert(abi.encodeWithSelector(Ownable.OwnableUnauthorizedAccount.selector, stranger));
+        voting.reserveSlots(new address[](0), 0, 1, 1);
+    }
 }
