@@ -68,7 +68,7 @@ class PoRHeadStacked:
 
     def load(self, state: np.ndarray) -> PoRHead:
         """A ``PoRHead`` holding ``state`` (for per-hospital reference computations)."""
-        flat = torch.from_numpy(np.ascontiguousarray(state, dtype=np.float32)).unsqueeze(0)
+        flat = torch.from_numpy(np.array(state, dtype=np.float32)).unsqueeze(0)
         named = {**self.unflatten(flat[:, : self.num_params]), **self._named_buffers(flat[:, self.num_params :])}
         head = PoRHead(self.spec)
         head.load_state_dict({k: v[0] for k, v in named.items()}, strict=False)

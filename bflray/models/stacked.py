@@ -69,7 +69,7 @@ class StackedModel(Protocol):
 def evaluate(model: StackedModel, state: np.ndarray, features: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
     """Accuracy and mean cross-entropy of one model (``state``: length ``size``) on a labelled set."""
     with torch.no_grad():
-        flat = torch.from_numpy(np.ascontiguousarray(state, dtype=np.float32)).unsqueeze(0)
+        flat = torch.from_numpy(np.array(state, dtype=np.float32)).unsqueeze(0)
         x = torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32)).unsqueeze(0)
         y = torch.from_numpy(np.asarray(labels, dtype=np.int64))
         p = model.num_params

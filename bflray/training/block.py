@@ -64,8 +64,8 @@ def iter_train_chunks(
     """
     if settings.optimizer == "svrg" and full_gradient is None:
         raise ValueError("optimizer 'svrg' needs the round's full gradient; got None")
-    start = torch.from_numpy(np.ascontiguousarray(global_state, dtype=np.float32))
-    full = None if full_gradient is None else torch.from_numpy(np.asarray(full_gradient, dtype=np.float32))
+    start = torch.from_numpy(np.array(global_state, dtype=np.float32))  # a copy: Ray hands arrays over read-only
+    full = None if full_gradient is None else torch.from_numpy(np.array(full_gradient, dtype=np.float32))
     width = padded_width(sizes, settings.batch_size)
     for lo in range(0, len(hospital_ids), settings.chunk_size):
         hi = min(lo + settings.chunk_size, len(hospital_ids))

@@ -51,7 +51,7 @@ def full_gradient_sum(
     ``batch_size`` in storage order, without dropout; for models without batch statistics
     this is exactly the sum of per-sample gradients."""
     p = model.num_params
-    start = torch.from_numpy(np.ascontiguousarray(global_state, dtype=np.float32))
+    start = torch.from_numpy(np.array(global_state, dtype=np.float32))  # a copy: Ray hands arrays over read-only
     total = torch.zeros(p, dtype=torch.float64)
     width = padded_width(sizes, batch_size)
     for lo in range(0, len(sizes), chunk_size):
