@@ -22,11 +22,16 @@ class AttackConfig(_Section):
     """
 
     malicious_fraction: float = Field(0.0, ge=0.0, le=1.0, description="η: share of hospitals that are malicious")
-    kind: Literal["random", "sign_flip"] = Field(
-        "random", description="random: the global model plus noise; sign_flip: the update flipped around the global model"
+    kind: Literal["random", "sign_flip", "scaling", "alie", "ipm", "min_max", "min_sum", "free_riding"] = Field(
+        "random",
+        description="random: the global model plus noise; sign_flip: the delta flipped; scaling: the delta boosted; "
+        "alie: μ − z·σ of the honest deltas; ipm: −ε·μ; min_max, min_sum: Shejwalkar & Houmansadr's optimised "
+        "updates; free_riding: the global model sent back",
     )
     scale: float = Field(
-        10.0, gt=0.0, le=1e6, description="random: noise std × the global model's std; sign_flip: the flip's factor"
+        10.0, gt=0.0, le=1e6,
+        description="random: noise std × the global model's std; sign_flip, scaling: the factor; alie: z; ipm: ε; "
+        "min_max, min_sum: the first bracket of the search for γ",
     )
 
 

@@ -1,5 +1,6 @@
 """The attack stage: malicious hospitals (``attack.malicious_fraction`` of the federation,
-chosen by the seed) replace their update with a poisoned one (``attack.kind``).
+chosen by the seed) replace their update with a poisoned one (``attack.kind``, see
+:mod:`bflray.attacks`); they collude, seeing the round's honest updates.
 
 Runs right after training, so everything downstream (commit, privacy, aggregation, voting)
 sees what a malicious hospital would really send. Marks every reporting hospital's
@@ -46,7 +47,8 @@ class AttackStage:
             for i in rows
         ]
         attack = MODEL_ATTACKS[cfg.kind]
-        deltas = attack(params[rows] - base, rngs=rngs, scale=cfg.scale, reference_std=float(base.std()))
+        honest = params[~bad] - base  # what colluding attackers see of the round's benign updates
+        deltas = attack(params[rows] - base, honest=honest, rngs=rngs, scale=cfg.scale, reference_std=float(base.std()))
         params[rows] = base + deltas
         state.updates = replace(updates, params=params)
         state.payloads = [encode_payload(row) for row in params]
