@@ -84,6 +84,13 @@ class RoundState:
     receipts: list[Receipt] = field(default_factory=list)
     record: dict[str, Any] = field(default_factory=dict)
     hospital_columns: dict[str, np.ndarray] = field(default_factory=dict)
+    statuses: np.ndarray | None = None  # every hospital's registry status, read once per round (chain pipelines)
+
+    def registry_statuses(self, federation: Any) -> np.ndarray:
+        """Every hospital's registry status this round, read from chain on first use."""
+        if self.statuses is None:
+            self.statuses = np.asarray(federation.status(), dtype=np.int64)
+        return self.statuses
 
     def require_updates(self) -> TrainResult:
         if self.updates is None:

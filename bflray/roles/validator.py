@@ -30,7 +30,7 @@ import numpy as np
 from bflray.chain.merkle import EMPTY_ROUND_ROOT, keccak, leaf, merkle_root
 from bflray.errors import StoreError
 from bflray.seeding import Purpose, derive_rng
-from bflray.store import BlobStore
+from bflray.store import BlobStore, RoundManifest
 
 #: The model hash a Byzantine validator attests.
 BYZANTINE_HASH = keccak(b"bflray: a Byzantine validator's model hash")
@@ -95,32 +95,32 @@ class ChainValidator:
         if self.byzantine:
             return Verdict(self.index, claim.round, claim.payload_root, BYZANTINE_HASH, attest=True)
         try:
-            root = self._recompute_root(claim.round)
+            manifest = self.store.get_manifest(claim.round)
+            root = self._recompute_root(manifest)
             if root != claim.payload_root:
                 return self._refuse(claim, f"Merkle root recomputed from the store is 0x{root.hex()}, "
                                            f"the coordinator claims 0x{claim.payload_root.hex()}")  # fmt: skip
             self.store.get(claim.model_hash, verify=True)
             if self.por is not None:
-                problem = self._recheck_por(self.por, claim.round, excluded)
+                problem = self._recheck_por(self.por, manifest, excluded)
                 if problem:
                     return self._refuse(claim, problem)
         except StoreError as exc:
             return self._refuse(claim, str(exc))
         return Verdict(self.index, claim.round, root, claim.model_hash, attest=True)
 
-    def _recompute_root(self, round_: int) -> bytes:
-        manifest = self.store.get_manifest(round_)
+    def _recompute_root(self, manifest: RoundManifest) -> bytes:
         for payload_hash in manifest.payload_hashes:
             if self.store.path_of(payload_hash).exists():  # kept in the clear: its bytes must match
                 self.store.get(payload_hash, verify=True)
         leaves = [leaf(h, p) for h, p in zip(manifest.hospital_ids, manifest.payload_hashes, strict=True)]
         return merkle_root(leaves) if leaves else EMPTY_ROUND_ROOT
 
-    def _recheck_por(self, por: PoRCheck, round_: int, excluded: tuple[int, ...]) -> str:
+    def _recheck_por(self, por: PoRCheck, manifest: RoundManifest, excluded: tuple[int, ...]) -> str:
         from bflray.por.edi import EDITransaction
         from bflray.por.validation import validate_transactions
 
-        manifest = self.store.get_manifest(round_)
+        round_ = manifest.round
         n = len(manifest.hospital_ids)
         if n == 0:
             return ""

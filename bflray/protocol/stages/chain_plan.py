@@ -28,7 +28,7 @@ class ChainPlanStage:
 
     def __call__(self, state: RoundState, ctx: RunContext) -> None:
         fed = federation_of(ctx)
-        status = np.asarray(fed.status(), dtype=np.int64)
+        status = state.registry_statuses(fed)
         eligible = np.flatnonzero(status == Status.ACTIVE).astype(np.int64)
         plan = fed.ledger.plan(fed.task_id)
         state.receipts.append(fed.open_ledger_round(state.round, draw_seed(ctx.config.experiment.seed, state.round)))

@@ -17,6 +17,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from bflray.chain.flock_reference import Status
 from bflray.config import Config
 from bflray.privacy import (
     PrivacyAccountant,
@@ -27,6 +28,7 @@ from bflray.privacy import (
     clip_l2,
     laplace_noise,
 )
+from bflray.protocol.stages.basic import round_target
 from bflray.protocol.state import RoundState, RunContext
 from bflray.roles import encode_payload
 
@@ -55,7 +57,7 @@ class BudgetStage:
         if ctx.accountant is None:
             return
         accountant, budget = ctx.accountant
-        rate = sampling_rate(ctx)
+        rate = sampling_rate(ctx, state)
         kwargs = noise_charge(ctx.config)
         if budget is not None:
             accountant.charge_within(budget, round_=state.round, sampling_rate=rate, **kwargs)
@@ -65,13 +67,11 @@ class BudgetStage:
         state.record.update(privacy_epsilon=accountant.spent(delta), privacy_delta=delta, sampling_rate=rate)
 
 
-def sampling_rate(ctx: RunContext) -> float:
+def sampling_rate(ctx: RunContext, state: RoundState) -> float:
     """q: the round's cohort over the hospitals it is drawn from (the active ones, with a chain)."""
-    from bflray.protocol.stages.basic import round_target  # the plan stage's cohort size
-
     eligible = ctx.config.federation.hospitals
     if ctx.federation is not None:
-        eligible = int(np.count_nonzero(np.asarray(ctx.federation.status(), dtype=np.int64) == 0))
+        eligible = int(np.count_nonzero(state.registry_statuses(ctx.federation) == Status.ACTIVE))
     return min(1.0, round_target(ctx.config) / max(eligible, 1))
 
 

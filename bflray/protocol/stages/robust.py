@@ -28,6 +28,7 @@ import numpy as np
 from bflray.aggregation import AggregationError, get_rule, rule_info, select_cosine, select_krum, select_multi_krum
 from bflray.config import Config
 from bflray.protocol.stages.privacy import central_noise
+from bflray.smpc.gram import cosine_similarities, pairwise_sq_distances
 from bflray.protocol.state import RoundState, RunContext
 
 log = logging.getLogger("bflray")
@@ -59,7 +60,7 @@ class RobustAggregateStage:
         if cfg.filters or ctx.config.experiment.pipeline == "smpc":  # the smpc reputation reads the agreement
             x = deltas[kept]
             gram = secure.gram(state.round, x) if secure is not None and secure.nodes else x @ x.T
-            cosines = _cosines_from_gram(gram)
+            cosines = np.clip(cosine_similarities(gram), -1.0, 1.0)
             local = np.arange(len(kept))
             for name in cfg.filters:
                 local = _apply_filter(name, local, gram, cosines, state, ctx.config)
@@ -126,19 +127,6 @@ def agreement_with_the_rest(gram: np.ndarray, members: np.ndarray | None = None)
         return np.where(denom > 0, np.clip(inner / denom, -1.0, 1.0), 0.0)
 
 
-def _cosines_from_gram(gram: np.ndarray) -> np.ndarray:
-    norms = np.sqrt(np.clip(np.diag(gram), 0.0, None))
-    denom = np.outer(norms, norms)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        cos = np.where(denom > 0, gram / denom, 0.0)
-    return np.clip(cos, -1.0, 1.0)
-
-
-def _distances_from_gram(gram: np.ndarray) -> np.ndarray:
-    sq = np.diag(gram)
-    return np.clip(sq[:, None] + sq[None, :] - 2.0 * gram, 0.0, None)
-
-
 def _apply_filter(
     name: str, local: np.ndarray, gram: np.ndarray, cosines: np.ndarray, state: RoundState, config: Config
 ) -> np.ndarray:
@@ -164,7 +152,7 @@ def _select(name: str, gram: np.ndarray, cosines: np.ndarray, config: Config) ->
     cfg = config.aggregation
     if name == "cosine_filter":
         return select_cosine(cosines, threshold=cfg.cosine_threshold)
-    distances = _distances_from_gram(gram)
+    distances = pairwise_sq_distances(gram)
     if name == "krum":
         return np.array([select_krum(distances, num_byzantine=cfg.num_byzantine)])
     return select_multi_krum(distances, num_byzantine=cfg.num_byzantine, num_selected=cfg.num_selected or None)
