@@ -15,6 +15,7 @@ Prints one JSON line per (N, round) measurement, after a warm-up round, then one
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import numpy as np
@@ -36,15 +37,20 @@ def _flops_per_hospital(model_hidden: int = 128) -> float:
     return 3 * 2 * n * (f * h + h * c)
 
 
-def run_one(n: int, *, backend_name: str, rounds: int, peak: float) -> None:
+def measure(
+    n: int, *, backend_name: str, rounds: int, peak: float
+) -> tuple[list[dict[str, object]], dict[str, object]]:
+    """Per-round records (after one warm-up round) and a summary of N hospitals' rounds."""
     config = workload_config(hospitals=n, backend=backend_name)
     if backend_name == "ray":
         import actors  # noqa: F401  (registers the Ray backend)
+    records: list[dict[str, object]] = []
     with PeakSampler() as sampler:
         backend = create_backend(config)
         try:
             start = time.perf_counter()
-            ranges = shard_ranges(n, hospitals_per_actor=config.runtime.hospitals_per_actor, capacity=backend.capacity())
+            per_actor = config.runtime.hospitals_per_actor
+            ranges = shard_ranges(n, hospitals_per_actor=per_actor, capacity=backend.capacity())
             backend.launch(config, ranges, WORKLOAD)
             setup = time.perf_counter() - start
             model = build_model("head", num_features=256, num_classes=9, hidden=128, dropout=0.1)
@@ -64,7 +70,7 @@ def run_one(n: int, *, backend_name: str, rounds: int, peak: float) -> None:
                     continue
                 seconds = t3 - t0
                 per_round.append(seconds)
-                emit({
+                records.append({
                     "benchmark": "scale", "backend": backend_name, "n": n, "round": round_, "shards": len(ranges),
                     "seconds_plan": round(t1 - t0, 4), "seconds_train": round(t2 - t1, 4),
                     "seconds_aggregate": round(t3 - t2, 4), "seconds_round": round(seconds, 4),
@@ -76,13 +82,15 @@ def run_one(n: int, *, backend_name: str, rounds: int, peak: float) -> None:
         finally:
             backend.close()
     best = min(per_round)
-    emit({
-        "benchmark": "scale", "summary": True, "backend": backend_name, "n": n, "seconds_setup": round(setup, 2),
-        "seconds_round_best": round(best, 4), "ms_per_hospital": round(1000 * best / n, 4),
+    summary: dict[str, object] = {
+        "benchmark": "scale", "summary": True, "backend": backend_name, "n": n, "shards": len(ranges),
+        "seconds_setup": round(setup, 2), "seconds_round_best": round(best, 4),
+        "seconds_round_median": round(float(np.median(per_round)), 4), "ms_per_hospital": round(1000 * best / n, 4),
         "hospital_updates_per_s": round(n / best, 1), "peak_pss_bytes": sampler.peak,
         "peak_pss_gib": round(sampler.peak / 2**30, 3), "matmul_peak_gflops": round(peak, 1),
-        "torch_threads": torch.get_num_threads(),
-    })
+        "torch_threads": torch.get_num_threads(), "load_average": list(os.getloadavg()),
+    }
+    return records, summary
 
 
 def main() -> None:
@@ -94,7 +102,10 @@ def main() -> None:
     peak = matmul_peak_gflops()
     emit({"benchmark": "matmul_peak", "gflops": round(peak, 1), "torch_threads": torch.get_num_threads()})
     for n in (int(v) for v in args.n.split(",")):
-        run_one(n, backend_name=args.backend, rounds=args.rounds, peak=peak)
+        records, summary = measure(n, backend_name=args.backend, rounds=args.rounds, peak=peak)
+        for record in records:
+            emit(record)
+        emit(summary)
 
 
 if __name__ == "__main__":

@@ -4,14 +4,52 @@ A model's state for one hospital is one float32 vector of length ``size``: its t
 parameters first (``num_params``), then its buffers (``num_buffers``, e.g. BatchNorm running
 statistics, which training updates but no gradient reaches). FedAvg averages the whole
 vector, buffers included, as Flower does with a ``state_dict``.
+
+Every model is trained through autograd over :meth:`StackedModel.forward_train`. A model that
+also implements :class:`HandWrittenBackward` is trained without autograd, by its own batched
+forward and backward passes, which is several times faster for small per-hospital matrices.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Literal, Protocol, runtime_checkable
 
 import numpy as np
 import torch
+
+
+@dataclass(frozen=True)
+class EpochBatches:
+    """One epoch of a chunk of C hospitals, batch-major: batch j of every hospital is the
+    contiguous block ``x[j]`` (C × B × F), so a step reads one slab of memory.
+
+    ``x``: nb × C × B × F float32 (padding rows hold arbitrary real samples);
+    ``labels``: nb × C × B int64; ``mask``: nb × C × B bool, False marks padding.
+    """
+
+    x: torch.Tensor
+    labels: torch.Tensor
+    mask: torch.Tensor
+
+    @property
+    def num_batches(self) -> int:
+        return int(self.x.shape[0])
+
+
+def scratch(
+    workspace: dict[str, torch.Tensor] | None, name: str, shape: tuple[int, ...], dtype: torch.dtype
+) -> torch.Tensor:
+    """An uninitialised tensor, reused from ``workspace`` when one of that shape is there.
+
+    Large fresh tensors cost a page fault per 4 KiB on first touch; reusing them across the
+    chunks of a call keeps the trainer out of the kernel."""
+    if workspace is None:
+        return torch.empty(shape, dtype=dtype)
+    found = workspace.get(name)
+    if found is None or found.shape != shape or found.dtype != dtype:
+        found = workspace[name] = torch.empty(shape, dtype=dtype)
+    return found
 
 
 class StackedModel(Protocol):
@@ -63,6 +101,48 @@ class StackedModel(Protocol):
 
     def forward_eval(self, p: dict[str, torch.Tensor], buffers: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """Inference-mode logits ``H × B × C``."""
+        ...
+
+
+@runtime_checkable
+class HandWrittenBackward(Protocol):
+    """A stacked model with its own batched backward pass; the trainer then skips autograd.
+
+    Parameters are passed as a dict of contiguous ``C × shape`` tensors (one per named part,
+    in :meth:`StackedModel.unflatten` order). The loss of a hospital is the mean (``"mean"``)
+    or the sum (``"sum"``) of the cross-entropy over its real samples of the batch.
+    """
+
+    def prepare_epoch(
+        self, batches: EpochBatches, buffers: torch.Tensor, *, reduction: Literal["mean", "sum"] = "mean",
+        workspace: dict[str, torch.Tensor] | None = None,
+    ) -> tuple[object, torch.Tensor]:
+        """Everything about the epoch's batches that does not depend on the parameters
+        (for example BatchNorm's batch statistics), and the buffers after the epoch.
+
+        It may overwrite ``batches.x``; ``workspace`` holds scratch tensors it may reuse
+        (by name) from one call to the next, valid until the next call."""
+        ...
+
+    def train_step(
+        self,
+        parts: dict[str, torch.Tensor],
+        prepared: object,
+        batch: int,
+        *,
+        keep: torch.Tensor | None = None,
+        keep_scale: float = 1.0,
+        learning_rate: float | None = None,
+        grads: dict[str, torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        """Forward and backward on batch ``batch`` of the prepared epoch; the per-hospital
+        losses (length C).
+
+        With ``learning_rate`` it takes a plain SGD step on ``parts`` in place; otherwise it
+        writes the gradients into ``grads`` (same shapes as ``parts``) and leaves ``parts``
+        alone. ``keep`` (C × B × dropout_width, 0/1 float) is the dropout mask, ``keep_scale``
+        the inverted-dropout factor 1/(1-p).
+        """
         ...
 
 

@@ -109,7 +109,7 @@ class HospitalBlock:
         losses = np.empty(len(local), dtype=np.float64)
         weights = self.num_samples[local].astype(np.float64)
         for chunk in self._chunks(plan, local):
-            total += weights[chunk.lo : chunk.hi] @ chunk.states.astype(np.float64)
+            total += chunk.weighted_sum(weights[chunk.lo : chunk.hi])
             losses[chunk.lo : chunk.hi] = chunk.losses
         return PartialAggregate(total, float(weights.sum()), self.hospital_ids[local], self.num_samples[local], losses)
 

@@ -34,7 +34,7 @@ class LocalTraining:
     adam_beta1: float = 0.9
     adam_beta2: float = 0.999
     adam_eps: float = 1e-8
-    chunk_size: int = 128
+    chunk_size: int = 32
 
     def __post_init__(self) -> None:
         if self.optimizer not in ("sgd", "adam", "svrg"):

@@ -27,11 +27,14 @@ statistics.
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 import torch
 
-from bflray.models.stacked import StackedModel
-from bflray.training.batches import padded_width, sequential_orders
+from bflray.models.stacked import EpochBatches, HandWrittenBackward, StackedModel
+from bflray.training.batches import gather_epoch, padded_width, sequential_orders
+from bflray.training.block import split_parts
 from bflray.training.loss import masked_losses
 
 
@@ -51,22 +54,53 @@ def full_gradient_sum(
     ``batch_size`` in storage order, without dropout; for models without batch statistics
     this is exactly the sum of per-sample gradients."""
     p = model.num_params
-    start = torch.from_numpy(np.array(global_state, dtype=np.float32))  # a copy: Ray hands arrays over read-only
+    start = torch.tensor(np.asarray(global_state), dtype=torch.float32)
     total = torch.zeros(p, dtype=torch.float64)
     width = padded_width(sizes, batch_size)
+    manual = isinstance(model, HandWrittenBackward)
     for lo in range(0, len(sizes), chunk_size):
         hi = min(lo + chunk_size, len(sizes))
-        index = torch.from_numpy(sequential_orders(starts=starts[lo:hi], sizes=sizes[lo:hi], width=width))
-        parts = {k: v.requires_grad_(True) for k, v in model.unflatten(start[:p].expand(hi - lo, p).clone()).items()}
+        order = sequential_orders(starts=starts[lo:hi], sizes=sizes[lo:hi], width=width)
+        batches = gather_epoch(features, labels, order, batch_size)
+        parts = split_parts(model, start[:p], hi - lo)
         buffers = start[p:].expand(hi - lo, model.num_buffers).clone()
-        for b in range(0, width, batch_size):
-            idx = index[:, b : b + batch_size]
-            mask = idx >= 0
-            if not bool(mask.any()):
-                continue
-            safe = idx.clamp(min=0)
-            logits, _ = model.forward_train(parts, buffers, features[safe].float(), mask, None)
-            per_hospital, counts = masked_losses(logits, labels[safe], mask)
-            grads = torch.autograd.grad((per_hospital * counts).sum(), list(parts.values()))
-            total += torch.cat([g.sum(dim=0, dtype=torch.float64).reshape(-1) for g in grads])
+        if manual:
+            sums = _manual_sums(cast(HandWrittenBackward, model), parts, buffers, batches)
+        else:
+            sums = _autograd_sums(model, parts, buffers, batches)
+        total += torch.cat([g.reshape(-1) for g in sums])
     return total.numpy()
+
+
+def _manual_sums(
+    model: HandWrittenBackward, parts: dict[str, torch.Tensor], buffers: torch.Tensor, batches: EpochBatches
+) -> list[torch.Tensor]:
+    """Per-part gradient sums (float64) over the chunk's hospitals, hand-written backward."""
+    prepared, _ = model.prepare_epoch(batches, buffers, reduction="sum")
+    grads = {k: torch.empty_like(v) for k, v in parts.items()}
+    sums = [torch.zeros(v.shape[1:], dtype=torch.float64) for v in parts.values()]
+    for j in range(batches.num_batches):
+        if not bool(batches.mask[j].any()):
+            continue
+        model.train_step(parts, prepared, j, grads=grads)
+        for acc, g in zip(sums, grads.values(), strict=True):
+            acc += g.sum(dim=0, dtype=torch.float64)
+    return sums
+
+
+def _autograd_sums(
+    model: StackedModel, parts: dict[str, torch.Tensor], buffers: torch.Tensor, batches: EpochBatches
+) -> list[torch.Tensor]:
+    """Per-part gradient sums (float64) over the chunk's hospitals, through autograd."""
+    leaves = {k: v.requires_grad_(True) for k, v in parts.items()}
+    sums = [torch.zeros(v.shape[1:], dtype=torch.float64) for v in parts.values()]
+    for j in range(batches.num_batches):
+        mask = batches.mask[j]
+        if not bool(mask.any()):
+            continue
+        logits, _ = model.forward_train(leaves, buffers, batches.x[j], mask, None)
+        per_hospital, counts = masked_losses(logits, batches.labels[j], mask)
+        grads = torch.autograd.grad((per_hospital * counts).sum(), list(leaves.values()))
+        for acc, g in zip(sums, grads, strict=True):
+            acc += g.sum(dim=0, dtype=torch.float64)
+    return sums

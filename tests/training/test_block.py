@@ -9,19 +9,19 @@ from torch import nn
 
 from bflray.models import HeadSpec, MLPSpec
 from bflray.seeding import Purpose, derive_rng
-from bflray.training import LocalTraining, full_gradient_sum, train_block
+from bflray.training import LocalTraining, full_gradient_sum, iter_train_chunks, train_block
 
 F, H, C = 6, 5, 3
 SIZES = [7, 30, 18, 10]  # batch-size remainders of 7, 6, 2, 2 (none of 1: torch's BatchNorm refuses those)
 
 
-def _data() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _data(sizes: list[int] = SIZES) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     rng = np.random.default_rng(0)
-    n = sum(SIZES)
+    n = sum(sizes)
     features = (rng.normal(size=(n, F)) * 2 + 1).astype(np.float32)
     labels = rng.integers(0, C, size=n)
-    starts = np.cumsum([0, *SIZES[:-1]]).astype(np.int64)
-    return features, labels, starts, np.array(SIZES, dtype=np.int64)
+    starts = np.cumsum([0, *sizes[:-1]]).astype(np.int64)
+    return features, labels, starts, np.array(sizes, dtype=np.int64)
 
 
 def _to_module(state: np.ndarray) -> nn.Sequential:
@@ -50,7 +50,7 @@ def _reference(state, features, labels, starts, sizes, *, optimizer, epochs, bat
         rng = derive_rng(seed, round_, h, Purpose.SHUFFLE)
         for _ in range(epochs):
             order = s + rng.permutation(n)
-            for b in range(0, n, batch):
+            for b in range(0, int(n), batch):
                 rows = order[b : b + batch]
                 x, y = torch.from_numpy(features[rows]), torch.from_numpy(labels[rows])
                 opt.zero_grad()
@@ -144,3 +144,128 @@ def test_a_hospital_that_has_run_out_of_samples_keeps_its_adam_state_and_statist
     together = train_block(model, state, x, y, hospital_ids=np.arange(4), starts=starts, sizes=sizes,
                            settings=settings, seed=0, round_=1)[0]
     np.testing.assert_allclose(together[0], alone[0], atol=1e-6)
+
+
+class _AutogradOnly:
+    """The head without its hand-written backward: the trainer falls back to autograd."""
+
+    def __init__(self, spec: HeadSpec) -> None:
+        self._spec = spec
+
+    def __getattr__(self, name: str) -> object:
+        if name in ("prepare_epoch", "train_step"):
+            raise AttributeError(name)
+        return getattr(self._spec, name)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam", "svrg"])
+def test_hand_written_backward_equals_autograd_with_dropout_and_float16_features(optimizer: str) -> None:
+    # Prepare: dropout on, uneven sizes, features stored as float16
+    features, labels, starts, sizes = _data()
+    spec = HeadSpec(num_features=F, hidden=H, num_classes=C, dropout=0.25)
+    state = spec.init(np.random.default_rng(4))
+    x, y = torch.from_numpy(features.astype(np.float16)), torch.from_numpy(labels)
+    settings = LocalTraining(optimizer=optimizer, epochs=2, batch_size=8, learning_rate=0.1, chunk_size=3)  # type: ignore[arg-type]
+    full = None
+    if optimizer == "svrg":
+        full = full_gradient_sum(spec, state, x, y, starts=starts, sizes=sizes, batch_size=8, chunk_size=3) / sizes.sum()
+
+    def run(model: object) -> tuple[np.ndarray, np.ndarray]:
+        return train_block(model, state, x, y, hospital_ids=np.arange(4), starts=starts, sizes=sizes,  # type: ignore[arg-type]
+                           settings=settings, seed=1, round_=3, dropout=0.25, full_gradient=full)
+
+    # Execute
+    manual, manual_losses = run(spec)
+    autograd, autograd_losses = run(_AutogradOnly(spec))
+    # Assert
+    np.testing.assert_allclose(manual, autograd, atol=1e-5)
+    np.testing.assert_allclose(manual_losses, autograd_losses, atol=1e-6)
+
+
+def test_full_gradient_of_the_head_is_the_same_by_hand_and_by_autograd() -> None:
+    features, labels, starts, sizes = _data()
+    spec = HeadSpec(num_features=F, hidden=H, num_classes=C)
+    state = spec.init(np.random.default_rng(5))
+    x, y = torch.from_numpy(features), torch.from_numpy(labels)
+    kwargs = {"starts": starts, "sizes": sizes, "batch_size": 8, "chunk_size": 3}
+    manual = full_gradient_sum(spec, state, x, y, **kwargs)  # type: ignore[arg-type]
+    autograd = full_gradient_sum(_AutogradOnly(spec), state, x, y, **kwargs)  # type: ignore[arg-type]
+    np.testing.assert_allclose(manual, autograd, rtol=1e-5, atol=1e-5)
+
+
+def test_training_never_writes_to_the_global_state() -> None:
+    # A chunk of one hospital once trained in a view of the caller's array.
+    features, labels, starts, sizes = _data()
+    model = HeadSpec(num_features=F, hidden=H, num_classes=C)
+    state = model.init(np.random.default_rng(0))
+    before = state.copy()
+    settings = LocalTraining(optimizer="sgd", epochs=1, batch_size=8, learning_rate=0.5, chunk_size=1)
+    train_block(model, state, torch.from_numpy(features), torch.from_numpy(labels), hospital_ids=np.arange(4),
+                starts=starts, sizes=sizes, settings=settings, seed=0, round_=1)
+    np.testing.assert_array_equal(state, before)
+
+
+def test_chunk_weighted_sum_is_fedavg_numerator_of_its_states() -> None:
+    features, labels, starts, sizes = _data()
+    model = HeadSpec(num_features=F, hidden=H, num_classes=C, dropout=0.1)
+    state = model.init(np.random.default_rng(0))
+    settings = LocalTraining(optimizer="sgd", epochs=1, batch_size=8, learning_rate=0.1, chunk_size=3)
+    weights = sizes.astype(np.float64)
+    total, states = np.zeros(model.size), []
+    for chunk in iter_train_chunks(model, state, torch.from_numpy(features), torch.from_numpy(labels),
+                                   hospital_ids=np.arange(4), starts=starts, sizes=sizes, settings=settings, seed=0,
+                                   round_=1, dropout=0.1):
+        total += chunk.weighted_sum(weights[chunk.lo : chunk.hi])
+        states.append(chunk.states)
+    np.testing.assert_allclose(total, weights @ np.concatenate(states).astype(np.float64), rtol=1e-6, atol=1e-5)
+
+
+def test_a_chunk_read_after_the_next_one_was_trained_raises_instead_of_answering_wrong() -> None:
+    features, labels, starts, sizes = _data()
+    model = HeadSpec(num_features=F, hidden=H, num_classes=C)
+    settings = LocalTraining(optimizer="sgd", epochs=1, batch_size=8, learning_rate=0.1, chunk_size=2)
+    chunks = list(iter_train_chunks(model, model.init(np.random.default_rng(0)), torch.from_numpy(features),
+                                    torch.from_numpy(labels), hospital_ids=np.arange(4), starts=starts, sizes=sizes,
+                                    settings=settings, seed=0, round_=1))
+    with pytest.raises(RuntimeError, match="overwritten by the next chunk"):
+        chunks[0].states
+
+
+def test_chunks_trained_on_several_threads_equal_one_thread_and_restore_torch_threads() -> None:
+    features, labels, starts, sizes = _data()
+    model = HeadSpec(num_features=F, hidden=H, num_classes=C, dropout=0.2)
+    state = model.init(np.random.default_rng(6))
+    settings = LocalTraining(optimizer="sgd", epochs=2, batch_size=8, learning_rate=0.2, chunk_size=1)
+    x, y = torch.from_numpy(features), torch.from_numpy(labels)
+    threads = torch.get_num_threads()
+
+    def run(workers: int) -> np.ndarray:
+        return train_block(model, state, x, y, hospital_ids=np.arange(4), starts=starts, sizes=sizes,
+                           settings=settings, seed=2, round_=1, dropout=0.2, workers=workers)[0]
+
+    np.testing.assert_allclose(run(3), run(1), atol=1e-6)
+    assert torch.get_num_threads() == threads
+
+
+def test_head_training_with_only_full_batches_matches_the_torch_loop() -> None:
+    # Every batch full: the BatchNorm running statistics take their closed-form path.
+    features, labels, starts, sizes = _data([16, 8, 24])
+    model = HeadSpec(num_features=F, hidden=H, num_classes=C)
+    state = model.init(np.random.default_rng(1))
+    settings = LocalTraining(optimizer="sgd", epochs=2, batch_size=8, learning_rate=0.2, chunk_size=2)
+    stacked, _ = train_block(model, state, torch.from_numpy(features), torch.from_numpy(labels),
+                             hospital_ids=np.arange(3), starts=starts, sizes=sizes, settings=settings, seed=5, round_=2)
+    reference = _reference(state, features, labels, starts, sizes, optimizer="sgd", epochs=2, batch=8, lr=0.2,
+                           seed=5, round_=2)
+    np.testing.assert_allclose(stacked, reference, atol=1e-5)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_block_with_no_hospital_in_the_cohort_trains_nothing(workers: int) -> None:
+    features, labels, starts, sizes = _data()
+    model = HeadSpec(num_features=F, hidden=H, num_classes=C)
+    settings = LocalTraining(optimizer="sgd", epochs=1, batch_size=8, learning_rate=0.1, chunk_size=2)
+    chunks = list(iter_train_chunks(model, model.init(np.random.default_rng(0)), torch.from_numpy(features),
+                                    torch.from_numpy(labels), hospital_ids=np.arange(0), starts=starts[:0],
+                                    sizes=sizes[:0], settings=settings, seed=0, round_=1, workers=workers))
+    assert chunks == []
