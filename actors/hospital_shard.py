@@ -5,6 +5,7 @@ A plain class; the backend makes it remote at the call site, so it is testable w
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import torch
@@ -27,3 +28,16 @@ class HospitalShard:
     def call(self, method: str, *args: Any) -> Any:
         """``block.method(*args)``: one entry point, so new role methods need no actor change."""
         return getattr(self.block, method)(*args)
+
+    def where(self) -> dict[str, Any]:
+        """Where this shard runs: node, address, process and GPUs (written to ``placement.json``)."""
+        import ray
+
+        context = ray.get_runtime_context()
+        return {"node_id": context.get_node_id(), "ip": ray.util.get_node_ip_address(),  # type: ignore[no-untyped-call] "pid": os.getpid(),
+                "gpu_ids": [str(g) for g in ray.get_gpu_ids()]}
+
+    def crash(self, method: str, *args: Any) -> None:
+        """A fault injected on purpose (``[faults]``): the process exits in the middle of the
+        ``method`` call it was sent, as a host that crashed would; nothing is answered."""
+        os._exit(17)

@@ -30,6 +30,12 @@ class RoleHost:
         """Answers once the role is built (construction errors surface here)."""
         return True
 
+    def where(self) -> dict[str, Any]:
+        """The node and process hosting the role (for ``placement.json``)."""
+        import os
+
+        return {"node_id": ray.get_runtime_context().get_node_id(), "pid": os.getpid()}
+
 
 class AggregationNodeHost(RoleHost):
     """An SMPC aggregation node (:class:`bflray.smpc.AggregationNode`); its own class so the
@@ -54,6 +60,10 @@ class RemoteRole:
         self.index = index
         self.kind = kind
         self.no_wait = no_wait
+
+    def where_ref(self) -> Any:
+        """A reference to the host's :meth:`RoleHost.where` (get several at once)."""
+        return self._actor.where.remote()
 
     def __getattr__(self, method: str) -> Callable[..., Any]:
         if method.startswith("_"):

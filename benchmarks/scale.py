@@ -63,8 +63,10 @@ def measure(
                 t1 = time.perf_counter()
                 parts = backend.call("train_reduce", plan)
                 t2 = time.perf_counter()
-                total = np.sum([p.weighted_sum for p in parts], axis=0)
-                params = (total / sum(p.total_weight for p in parts)).astype(np.float32)
+                total, weight = np.sum([p.weighted_sum for p in parts], axis=0), sum(p.total_weight for p in parts)
+                if weight > 0:  # every update rejected (non-finite): the global model stays
+                    params = (total / weight).astype(np.float32)
+                rejected = sum(len(p.rejected_ids) for p in parts)
                 t3 = time.perf_counter()
                 if round_ == 1:
                     continue
@@ -73,7 +75,7 @@ def measure(
                 records.append({
                     "benchmark": "scale", "backend": backend_name, "n": n, "round": round_, "shards": len(ranges),
                     "seconds_plan": round(t1 - t0, 4), "seconds_train": round(t2 - t1, 4),
-                    "seconds_aggregate": round(t3 - t2, 4), "seconds_round": round(seconds, 4),
+                    "seconds_aggregate": round(t3 - t2, 4), "seconds_round": round(seconds, 4), "rejected": rejected,
                     "hospital_updates_per_s": round(n / seconds, 1),
                     "gflops": round(n * _flops_per_hospital() / seconds / 1e9, 2),
                     "fraction_of_peak": round(n * _flops_per_hospital() / seconds / 1e9 / peak, 3),

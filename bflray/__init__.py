@@ -21,4 +21,11 @@ def run(config: Any, **kwargs: Any) -> RunResult:
     return _run(config, **kwargs)
 
 
-__all__ = ["__version__", "run"]
+def resume(run_dir: Any, **kwargs: Any) -> RunResult:
+    """Continue an unfinished run from its last checkpoint; see :func:`bflray.api.resume`."""
+    from bflray.api import resume as _resume
+
+    return _resume(run_dir, **kwargs)
+
+
+__all__ = ["__version__", "resume", "run"]

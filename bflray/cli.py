@@ -35,15 +35,42 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"bflray {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = sub.add_parser("run", help="run one experiment", description="Run one experiment into a new run directory.")
+    run = sub.add_parser(
+        "run", help="run one experiment", description="Run one experiment into a new run directory, or, with "
+        "--resume, continue an unfinished run from its last finalized round.",
+    )
     _add_config_args(run)
     run.add_argument("--out", metavar="DIR", help="parent of the run directory (default: experiment.out_dir)")
+    run.add_argument(
+        "--resume", metavar="RUN_DIR", help="continue the unfinished run in RUN_DIR from its last checkpoint, with "
+        "its own config.toml (no CONFIG, --set or --out); a finished run is refused",
+    )
     run.add_argument("--quiet", action="store_true", help="no progress bar or log lines; print only the run directory")
     run.add_argument(
         "--log-format", choices=("text", "json"), default="text",
         help="console log lines as text or as one JSON object per line (default: text)",
     )
     run.set_defaults(handler=_cmd_run)
+
+    sweep = sub.add_parser(
+        "sweep", help="run an experiment over a grid of settings and seeds", description="Run CONFIG once per "
+        "cell of a grid (the product of the --grid items) and seed, as Ray tasks, into one sweep directory: a run "
+        "directory per cell, sweep.parquet (a row per run), sweep.md (mean ± std over seeds) and, for a numeric "
+        "grid key, latency_by_stage.png and storage.png.",
+    )
+    _add_config_args(sweep)
+    sweep.add_argument(
+        "--grid", action="append", default=[], metavar="SECTION.KEY=V1,V2", help="a grid axis (repeatable)"
+    )
+    sweep.add_argument("--seeds", default="0", metavar="S1,S2", help="experiment seeds per cell (default: 0)")
+    sweep.add_argument("--out", metavar="DIR", help="parent of the sweep directory (default: experiment.out_dir)")
+    sweep.add_argument(
+        "--parallel", type=int, default=1, metavar="N",
+        help="cells in flight at once (default: 1, so cells are timed alone; raise it for robustness grids)",
+    )
+    sweep.add_argument("--cpus-per-cell", type=float, default=1.0, metavar="C", help="CPUs a cell's driver task asks for")
+    sweep.add_argument("--no-ray", action="store_true", help="run the cells one after another in this process")
+    sweep.set_defaults(handler=_cmd_sweep)
 
     report = sub.add_parser(
         "report", help="figures and an HTML summary of runs", description="Draw a run's figures (accuracy and "
@@ -111,6 +138,8 @@ def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    if args.resume is not None:
+        return _cmd_resume(args)
     config = _load(args)
     if config.runtime.backend == "ray":
         import actors  # noqa: F401  (registers the Ray backend)
@@ -118,6 +147,57 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     _console_logging(quiet=args.quiet, json_lines=args.log_format == "json")
     result = run(config, out_dir=args.out, progress=not args.quiet)
+    print(f"run directory: {result.run_dir}")
+    return 0
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from bflray.sweep import execute_here, parse_grid, run_sweep
+
+    base = _load(args)  # the config alone must be valid before any cell is planned
+    path = args.config if args.config is not None else (str(DEFAULT_CONFIG) if DEFAULT_CONFIG.exists() else None)
+    if not args.grid:
+        raise ConfigError("bflray sweep needs at least one --grid SECTION.KEY=V1,V2")
+    try:
+        seeds = [int(s) for s in args.seeds.split(",")]
+    except ValueError:
+        raise ConfigError(f"--seeds {args.seeds!r}: expected integers separated by commas, e.g. 0,1,2") from None
+    if args.parallel < 1:
+        raise ConfigError(f"--parallel {args.parallel}: must be at least 1")
+    _console_logging(quiet=False, json_lines=False)
+    from contextlib import AbstractContextManager, nullcontext
+
+    session: AbstractContextManager[object]
+    if args.no_ray:
+        if base.runtime.backend == "ray":
+            import actors  # noqa: F401  (registers the Ray backend)
+        execute, session = execute_here, nullcontext()
+    else:
+        from actors.sweep import ray_executor, ray_session
+
+        execute, session = ray_executor(parallel=args.parallel, cpus_per_cell=args.cpus_per_cell), ray_session(base)
+    with session:
+        sweep_dir = run_sweep(
+            path, grid=parse_grid(args.grid), seeds=seeds, overrides=args.overrides,
+            out_dir=args.out or base.experiment.out_dir, execute=execute, name=base.experiment.name,
+        )
+    print(f"sweep directory: {sweep_dir}")
+    return 0
+
+
+def _cmd_resume(args: argparse.Namespace) -> int:
+    from bflray.resume import inspect_run
+
+    extra = [name for name, given in (("CONFIG", args.config), ("--set", args.overrides), ("--out", args.out)) if given]
+    if extra:
+        raise ConfigError(f"--resume continues the run with its own config.toml: drop {', '.join(extra)}")
+    config, _ = inspect_run(args.resume)  # refuses a finished run before Ray starts
+    if config.runtime.backend == "ray":
+        import actors  # noqa: F401  (registers the Ray backend)
+    from bflray.api import resume
+
+    _console_logging(quiet=args.quiet, json_lines=args.log_format == "json")
+    result = resume(args.resume, progress=not args.quiet)
     print(f"run directory: {result.run_dir}")
     return 0
 

@@ -1,14 +1,18 @@
 """The run directory: ``<out_dir>/<name>-<UTC time>/``, everything needed to read or rerun a run.
 
-A finished run is never overwritten: a name that already exists gets a numeric suffix.
+A finished run is never overwritten: a name that already exists gets a numeric suffix, and
+:func:`hold_run_lock` keeps two processes (a run and a ``--resume`` of it) out of one directory.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import platform
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -40,6 +44,53 @@ def create_run_dir(config: Config, out_dir: str | Path | None = None, *, now: da
     except OSError as exc:
         raise StoreError(f"cannot create a run directory under {str(base)!r}: {exc}") from exc
     return path
+
+
+LOCK_FILE = ".bflray.lock"
+
+
+@contextmanager
+def hold_run_lock(run_dir: Path) -> Iterator[None]:
+    """Hold ``run_dir``'s lock while the block runs: one process at a time writes a run.
+
+    An advisory ``flock`` on ``run_dir/.bflray.lock``; the kernel drops it when its holder
+    exits, even by SIGKILL, so a dead run never keeps its directory locked.
+
+    Raises
+    ------
+    StoreError
+        If another process holds it (the message names that process).
+    """
+    path = run_dir / LOCK_FILE
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise StoreError(f"cannot lock the run directory {str(run_dir)!r}: {exc}") from exc
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+            raise StoreError(
+                f"the run directory {str(run_dir)!r} is in use by another bflray process (pid {holder})"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
+
+
+def bytes_under(path: Path) -> int:
+    """Bytes of every file under ``path`` (files removed while it looks are skipped)."""
+    total = 0
+    for root, _dirs, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.stat(os.path.join(root, name)).st_size
+            except FileNotFoundError:  # pruned or replaced meanwhile
+                continue
+    return total
 
 
 def write_text_atomic(path: Path, text: str) -> None:

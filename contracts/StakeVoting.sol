@@ -175,7 +175,9 @@ contract StakeVoting is Ownable, ReentrancyGuard, EIP712 {
     /// @notice Every participant of the round was settled.
     event RoundSettled(uint256 indexed round, bool accepted);
 
-    /// @notice A stake, reward or period of zero where one is needed.
+    /// @notice A stake, reward or period of zero where one is needed, or stakes whose payouts
+    /// would not fit the round's 128-bit payout fields (γ_p + reward, or committee size × γ_v,
+    /// above 2^128 − 1).
     error InvalidStakes();
     /// @notice The zero amount or mismatched arrays.
     error InvalidAmount();
@@ -332,7 +334,8 @@ contract StakeVoting is Ownable, ReentrancyGuard, EIP712 {
 
     /// @notice Open `round` (opened on the ledger) for drawing, with its seed and plan sizes.
     /// @dev Reverts with `RoundInProgress` while the previous round is not settled,
-    /// `RoundAlreadyOpened`, `NoHospitals`, the ledger's `RoundNotOpened`, or
+    /// `RoundAlreadyOpened`, `NoHospitals`, `InvalidStakes` when a winning voter's payout (at
+    /// most committee size × γ_v) could exceed 2^128 − 1, the ledger's `RoundNotOpened`, or
     /// `OwnableUnauthorizedAccount`.
     /// @param round The round number.
     function openRound(uint256 round) external onlyOwner {
@@ -340,6 +343,9 @@ contract StakeVoting is Ownable, ReentrancyGuard, EIP712 {
         if (_rounds[round].phase != Phase.None) revert RoundAlreadyOpened(round);
         (uint256 taskId, bytes32 seed) = _ledger.roundOpening(round);
         IFederationLedger.Plan memory plan = _ledger.plan(taskId);
+        // Refused here, before any stake is taken: a payout that overflowed at settlement would
+        // lock the round, and every later one, for good.
+        if (uint256(_stakes.voterStake) * plan.committeeSize > type(uint128).max) revert InvalidStakes();
         uint256 n = _registry.hospitalCount();
         if (n == 0) revert NoHospitals(round);
         uint64 seq = ++_seq;
@@ -358,7 +364,7 @@ contract StakeVoting is Ownable, ReentrancyGuard, EIP712 {
 
     /// @notice Take up to `maxSteps` steps of the round's draw (see the contract's notes).
     /// @dev Reverts with `WrongPhase` or `OwnableUnauthorizedAccount`. Opens the voting window
-    /// when the draw completes.
+    /// when the draw completes; its end saturates at 2^64 − 1 rather than reverting.
     /// @param round The round number.
     /// @param maxSteps The most Fisher-Yates steps this call takes (its gas bound).
     /// @return done Whether the draw is complete.
@@ -390,8 +396,10 @@ contract StakeVoting is Ownable, ReentrancyGuard, EIP712 {
         done = drawnCount >= wanted || steps >= n;
         if (done) {
             state.phase = Phase.Voting;
-            uint64 end = SafeCast.toUint64(block.timestamp + _stakes.votingPeriod);
-            state.voteEnd = end;
+            // Saturate: a revert here would leave the round in `Drawing` with no way out.
+            uint256 end = block.timestamp + _stakes.votingPeriod;
+            if (end > type(uint64).max) end = type(uint64).max;
+            state.voteEnd = uint64(end);
             emit DrawCompleted(round, state.proposersStaked, state.votersStaked, end);
         }
     }
@@ -659,7 +667,10 @@ contract StakeVoting is Ownable, ReentrancyGuard, EIP712 {
     }
 
     function _setStakes(Stakes memory stakes_) private {
-        if (stakes_.proposerStake == 0 || stakes_.voterStake == 0 || stakes_.votingPeriod == 0) {
+        if (
+            stakes_.proposerStake == 0 || stakes_.voterStake == 0 || stakes_.votingPeriod == 0
+                || uint256(stakes_.proposerStake) + stakes_.proposerReward > type(uint128).max
+        ) {
             revert InvalidStakes();
         }
         _stakes = stakes_;

@@ -2,7 +2,10 @@
 
 ``Chain.open(config)`` is the entry point: it starts anvil (or reaches ``config.url``),
 deploys the ledger from the artifacts shipped in this package, and exposes typed
-bindings whose reverts are decoded into :class:`~bflray.errors.ContractRevertError`.
+bindings whose reverts are decoded into :class:`~bflray.errors.ContractRevertError`;
+``Chain.open(config, state=..., ledger_address=...)`` starts anvil from a saved chain state
+and attaches to the ledger there instead (a resumed run), as ``attach_federation`` does for
+the other contracts.
 ``deploy_federation(chain, ...)`` adds the registry, stake token, stake voting (FLock) and
 reputation contracts and returns a :class:`Federation` that drives rounds; ``ChainMeter``
 measures what they cost; ``flock_reference`` re-derives the draw and the settlement in
@@ -24,6 +27,7 @@ if TYPE_CHECKING:
         load_artifact,
         shipped_contracts,
     )
+    from bflray.chain.attach import attach_federation
     from bflray.chain.binding import ContractBinding
     from bflray.chain.bulk import BulkSender, TxRequest
     from bflray.chain.client import Chain
@@ -47,6 +51,7 @@ _HOMES = {
     "AnvilNode": "anvil", "anvil_version": "anvil", "connect": "anvil", "start_anvil": "anvil",
     "Artifact": "artifacts", "artifact_versions": "artifacts", "build_artifacts": "artifacts",
     "check_artifacts": "artifacts", "load_artifact": "artifacts", "shipped_contracts": "artifacts",
+    "attach_federation": "attach",
     "ContractBinding": "binding",
     "BulkSender": "bulk", "TxRequest": "bulk",
     "Chain": "client",
@@ -99,6 +104,7 @@ __all__ = [
     "TxRequest",
     "anvil_version",
     "artifact_versions",
+    "attach_federation",
     "build_artifacts",
     "check_artifacts",
     "connect",

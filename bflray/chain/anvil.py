@@ -12,6 +12,13 @@ depend on how long each step took. Right after start we call
 ``block_interval_s`` after its parent, and two fresh chains fed the same transactions have
 the same blocks, hashes included.
 
+Checkpoints: :meth:`AnvilNode.dump_state` returns the chain (accounts, storage, blocks and
+transactions) as anvil's ``anvil_dumpState`` gives it, gzip-compressed JSON; ``start_anvil(...,
+state=...)`` starts a node and loads it (``anvil_loadState``). Loading leaves anvil's clock at
+its own genesis, so the next block would be stamped before the loaded ones; ``evm_setTime``
+to the latest loaded block's timestamp puts it back, and the reloaded chain then mines the same
+blocks, hashes included, as the one that was dumped would have.
+
 The process never outlives the driver: see :mod:`bflray.chain._lifecycle` (context manager,
 ``atexit``, SIGTERM turned into ``SystemExit``, and ``PR_SET_PDEATHSIG`` for SIGKILL).
 """
@@ -20,6 +27,7 @@ from __future__ import annotations
 
 import collections
 import re
+import signal
 import subprocess
 import threading
 import time
@@ -34,7 +42,7 @@ from bflray.chain._tools import find_tool, tool_version
 from bflray.config.schema import ChainConfig
 from bflray.errors import ChainError, ChainUnavailableError
 
-__all__ = ["ANVIL_CHAIN_ID", "ANVIL_HARDFORK", "AnvilNode", "anvil_version", "connect", "start_anvil"]
+__all__ = ["ANVIL_CHAIN_ID", "ANVIL_HARDFORK", "AnvilNode", "anvil_version", "connect", "describe_exit", "start_anvil"]
 
 ANVIL_CHAIN_ID = 31337
 ANVIL_HARDFORK = "prague"  # the evm_version in foundry.toml
@@ -110,6 +118,7 @@ class AnvilNode:
     def __init__(self, process: subprocess.Popen[bytes], url: str, drain: threading.Thread | None) -> None:
         self._process = process
         self._drain = drain
+        self._stopping = False
         self.url = url
         self.pid = process.pid
 
@@ -118,8 +127,38 @@ class AnvilNode:
         """Whether the process is still alive."""
         return self._process.poll() is None
 
+    def exit_status(self, wait_s: float = 0.0) -> int | None:
+        """The exit status if anvil exited on its own or was killed (waiting up to ``wait_s``
+        for it), ``None`` while it runs or once :meth:`stop` stopped it on purpose.
+
+        A client can see the connection fail a moment before the dying process can be
+        reaped: ``wait_s`` covers that.
+        """
+        if self._stopping:
+            return None
+        try:
+            return self._process.wait(timeout=wait_s) if wait_s > 0 else self._process.poll()
+        except subprocess.TimeoutExpired:
+            return None
+
+    def dump_state(self, timeout_s: float = 120.0) -> bytes:
+        """The chain's whole state (``anvil_dumpState``): gzip-compressed JSON, for ``start_anvil(state=...)``.
+
+        Raises
+        ------
+        ChainError
+            If the node does not answer (:class:`~bflray.errors.ChainUnavailableError` when unreachable).
+        """
+        from bflray.chain.rpc import JsonRpc
+
+        answer = JsonRpc(self.url, timeout_s=timeout_s).call("anvil_dumpState")
+        if not isinstance(answer, str) or not answer.startswith("0x"):
+            raise ChainError(f"anvil_dumpState at {self.url} answered {answer!r:.80} instead of a hex blob")
+        return bytes.fromhex(answer[2:])
+
     def stop(self) -> None:
         """Stop anvil (SIGTERM, then SIGKILL after 2 s). Idempotent."""
+        self._stopping = self._process.poll() is None or self._stopping
         stop_process(self._process)
         if self._drain is not None:
             self._drain.join(timeout=2.0)
@@ -181,6 +220,17 @@ def _anvil_args(binary: Path, config: ChainConfig) -> list[str]:
     ]  # fmt: skip
 
 
+def describe_exit(status: int) -> str:
+    """``"exited with status 1"``, ``"was killed by SIGKILL (status -9)"``: a process's end in words."""
+    if status < 0:
+        try:
+            name = signal.Signals(-status).name
+        except ValueError:
+            name = f"signal {-status}"
+        return f"was killed by {name} (status {status})"
+    return f"exited with status {status}"
+
+
 def _rpc(web3: Web3, method: str, params: list[Any]) -> Any:
     response = web3.provider.make_request(method, params)  # type: ignore[arg-type]
     if response.get("error"):
@@ -188,7 +238,9 @@ def _rpc(web3: Web3, method: str, params: list[Any]) -> Any:
     return response.get("result")
 
 
-def start_anvil(config: ChainConfig, *, log_path: Path | None = None, block_interval_s: int = 1) -> AnvilNode:
+def start_anvil(
+    config: ChainConfig, *, log_path: Path | None = None, block_interval_s: int = 1, state: bytes | None = None
+) -> AnvilNode:
     """Start anvil for ``config`` and wait until it answers ``eth_chainId``.
 
     Parameters
@@ -200,6 +252,8 @@ def start_anvil(config: ChainConfig, *, log_path: Path | None = None, block_inte
         File that receives anvil's output (appended); discarded if ``None``.
     block_interval_s:
         Seconds between consecutive blocks' timestamps (see the module docstring).
+    state:
+        A chain from :meth:`AnvilNode.dump_state` to continue (see the module docstring).
 
     Returns
     -------
@@ -235,10 +289,10 @@ def start_anvil(config: ChainConfig, *, log_path: Path | None = None, block_inte
                 code: int | None = process.wait(timeout=max(0.5, min(2.0, deadline - time.monotonic())))
             except subprocess.TimeoutExpired:
                 code = None
-            state = f"exited with {code}" if code is not None else "printed no address"
+            ended = f"exited with {code}" if code is not None else "printed no address"
             tail = " | ".join(drain.tail)[-600:]
             raise ChainUnavailableError(
-                f"anvil ({binary}) {state} within {config.timeout_s:g} s; its output: {tail or '(none)'}"
+                f"anvil ({binary}) {ended} within {config.timeout_s:g} s; its output: {tail or '(none)'}"
             )
         host, port = drain.address
         node.url = f"http://{host}:{port}"
@@ -249,7 +303,15 @@ def start_anvil(config: ChainConfig, *, log_path: Path | None = None, block_inte
                 f"anvil at {node.url} did not answer eth_chainId within {config.timeout_s:g} s"
             ) from exc
         _rpc(web3, "anvil_setBlockTimestampInterval", [block_interval_s])
+        if state is not None:
+            _load_state(web3, state)
     except BaseException:
         node.stop()
         raise
     return node
+
+
+def _load_state(web3: Web3, state: bytes) -> None:
+    if _rpc(web3, "anvil_loadState", ["0x" + state.hex()]) is not True:
+        raise ChainError("anvil_loadState did not load the saved chain state")
+    _rpc(web3, "evm_setTime", [int(web3.eth.get_block("latest")["timestamp"])])

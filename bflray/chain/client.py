@@ -2,8 +2,10 @@
 
 ``Chain.open(config)`` starts anvil when ``config.url`` is empty, else connects to the node
 there; derives the deployer (account 0 of ``config.mnemonic``, signing locally); and deploys
-the contracts from the artifacts shipped in the package. Leaving its ``with`` block, or
-:meth:`Chain.close`, stops an anvil it started, whether the block succeeded or raised.
+the contracts from the artifacts shipped in the package; or, resuming a run, starts anvil
+with a saved chain state and attaches to the ledger already deployed there. Leaving its
+``with`` block, or :meth:`Chain.close`, stops an anvil it started, whether the block
+succeeded or raised.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from bflray.chain.anvil import AnvilNode, connect, start_anvil
 from bflray.chain.ledger import FederationLedger
 from bflray.chain.transactions import Signer, TxReceipt, derive_account
 from bflray.config.schema import ChainConfig
+from bflray.errors import ChainError
 
 __all__ = ["Chain"]
 
@@ -51,18 +54,33 @@ class Chain:
         signer: Signer,
         node: AnvilNode | None,
         url: str,
+        *,
+        ledger_address: str | None = None,
     ) -> None:
         self.config = config
         self.web3 = web3
         self.signer = signer
         self.node = node
         self.url = url
-        self.ledger, receipt = FederationLedger.deploy(signer, signer.address)
-        self.deployments: dict[str, TxReceipt] = {FederationLedger.contract_name: receipt}
+        self.deployments: dict[str, TxReceipt] = {}
+        if ledger_address is None:
+            self.ledger, receipt = FederationLedger.deploy(signer, signer.address)
+            self.deployments[FederationLedger.contract_name] = receipt
+        else:
+            if not web3.eth.get_code(Web3.to_checksum_address(ledger_address)):
+                raise ChainError(f"no contract at {ledger_address} on {url}: the run's FederationLedger is not there")
+            self.ledger = FederationLedger(signer, ledger_address)
 
     @classmethod
-    def open(cls, config: ChainConfig, log_path: Path | None = None) -> Chain:
-        """Start or reach the node, derive the deployer and deploy the contracts.
+    def open(
+        cls,
+        config: ChainConfig,
+        log_path: Path | None = None,
+        *,
+        state: bytes | None = None,
+        ledger_address: str | None = None,
+    ) -> Chain:
+        """Start or reach the node, derive the deployer and deploy the contracts (or attach to them).
 
         Parameters
         ----------
@@ -70,6 +88,10 @@ class Chain:
             The run's chain section.
         log_path:
             Where a started anvil's output goes; discarded if ``None`` (unused for ``config.url``).
+        state:
+            A saved chain (:meth:`AnvilNode.dump_state`) for the anvil to start from; not with ``config.url``.
+        ledger_address:
+            Attach to the ledger deployed there instead of deploying one.
 
         Returns
         -------
@@ -83,12 +105,14 @@ class Chain:
         ChainError
             If anvil is missing, the mnemonic is invalid, or a deployment fails.
         """
+        if state is not None and config.url:
+            raise ChainError(f"a saved chain state loads only into an anvil bflray starts, not into {config.url}")
         node: AnvilNode | None = None
         try:
             if config.url:
                 url = config.url
             else:
-                node = start_anvil(config, log_path=log_path)
+                node = start_anvil(config, log_path=log_path, state=state)
                 url = node.url
             web3 = connect(url, config.timeout_s)
             signer = Signer(
@@ -96,7 +120,7 @@ class Chain:
                 derive_account(config.mnemonic, 0),
                 receipt_timeout_s=max(config.timeout_s, _MIN_RECEIPT_TIMEOUT_S),
             )
-            return cls(config, web3, signer, node, url)
+            return cls(config, web3, signer, node, url, ledger_address=ledger_address)
         except BaseException:
             if node is not None:
                 node.stop()

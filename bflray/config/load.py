@@ -45,6 +45,11 @@ def read_toml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"config file {str(p)!r} does not exist") from exc
     except OSError as exc:
         raise ConfigError(f"config file {str(p)!r} cannot be read: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"config file {str(p)!r} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start}); "
+            "TOML files are UTF-8"
+        ) from exc
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -99,10 +104,14 @@ def describe_validation_error(exc: ValidationError, raw: Mapping[str, Any]) -> s
         line = f"unknown {what}; allowed: {', '.join(allowed)}"
     elif first["type"] in {"model_type", "dict_type"}:
         line = f"{key} must be a table [{key}], got {_show(value)}"
+    elif first["type"] in {"tuple_type", "list_type"}:
+        line = f"{key} = {_show(value)}: must be a list (a TOML array such as [\"a\", \"b\"])"
     else:
         msg = str(first["msg"]).removeprefix("Value error, ")
-        # A check across sections (empty location) names its keys itself.
-        line = msg if not loc else f"{key} = {_show(value)}: {msg[:1].lower() + msg[1:]}"
+        # A check across sections (empty location) or across a section's keys (a table as the
+        # value) names its keys and values itself.
+        whole = not loc or (first["type"] == "value_error" and isinstance(value, dict))
+        line = msg if whole else f"{key} = {_show(value)}: {msg[:1].lower() + msg[1:]}"
     more = len(errors) - 1
     if more:
         line += f" (and {more} more problem{'s' if more > 1 else ''})"

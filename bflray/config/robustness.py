@@ -75,7 +75,10 @@ class AggregationConfig(_Section):
     @model_validator(mode="after")
     def _threshold(self) -> AggregationConfig:
         if self.secure == "shamir" and self.threshold > self.nodes:
-            raise ValueError(f"threshold = {self.threshold} must be ≤ nodes = {self.nodes} for Shamir sharing")
+            raise ValueError(
+                f"aggregation.threshold = {self.threshold} must be ≤ aggregation.nodes = {self.nodes} "
+                "for Shamir sharing"
+            )
         return self
 
 
@@ -166,9 +169,44 @@ def check_aggregation(config: Config) -> None:
         raise ValueError(
             f"privacy.mechanism = {privacy.mechanism!r} needs privacy.clip_norm > 0 (the noise is calibrated to it)"
         )
+    if privacy.mechanism == "none" and privacy.epsilon > 0:
+        raise ValueError(
+            f"privacy.epsilon = {privacy.epsilon} sets a budget, but privacy.mechanism = 'none' adds no noise, so "
+            "nothing would be accounted; set privacy.mechanism to 'gaussian' or 'laplace', or privacy.epsilon = 0"
+        )
+    _check_byzantine_bound(config, info.name)
     if privacy.mechanism != "none" and privacy.placement == "central" and info.secure_compatible != "weighted_sum":
         raise ValueError(
             f"privacy.placement = 'central' adds noise to a weighted sum of clipped updates; aggregation.rule = "
             f"{agg.rule!r} is not one, so its sensitivity is unknown; use {', '.join(weighted)}, or "
             "privacy.placement = 'local'"
+        )
+
+
+#: Least cohort each rule needs for f = ``aggregation.num_byzantine`` (their own preconditions).
+_BYZANTINE_BOUNDS = {"krum": (2, 3, "2f+3"), "multi_krum": (2, 3, "2f+3"), "bulyan": (4, 3, "4f+3")}
+
+
+def _check_byzantine_bound(config: Config, rule: str) -> None:
+    """A rule from the Krum family refuses a round with too few updates for its f; the planned
+    cohort must have enough (dropouts and rejected updates can still shrink a round below it)."""
+    from bflray.config.consistency import planned_cohort
+
+    agg = config.aggregation
+    if rule not in _BYZANTINE_BOUNDS:
+        return
+    factor, extra, formula = _BYZANTINE_BOUNDS[rule]
+    need, cohort = factor * agg.num_byzantine + extra, planned_cohort(config)
+    if cohort < need:
+        raise ValueError(
+            f"aggregation.num_byzantine = {agg.num_byzantine} needs a cohort of at least {formula} = {need} for "
+            f"aggregation.rule = {rule!r}, but a round takes {cohort} (federation.hospitals = "
+            f"{config.federation.hospitals}, cohort_size = {config.federation.cohort_size}, cohort_fraction = "
+            f"{config.federation.cohort_fraction})"
+        )
+    if rule == "multi_krum" and agg.num_selected > cohort:
+        raise ValueError(
+            f"aggregation.num_selected = {agg.num_selected} exceeds the {cohort} updates a round takes "
+            f"(federation.hospitals = {config.federation.hospitals}, cohort_size = {config.federation.cohort_size}, "
+            f"cohort_fraction = {config.federation.cohort_fraction})"
         )

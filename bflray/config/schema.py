@@ -11,6 +11,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from bflray.config.consistency import check_consistency
 from bflray.config.robustness import (
     AggregationConfig,
     AttackConfig,
@@ -19,6 +20,7 @@ from bflray.config.robustness import (
     RewardsConfig,
     check_aggregation,
 )
+from bflray.config.faults import FaultsConfig
 from bflray.config.section import Section as _Section
 
 __all__ = [
@@ -35,6 +37,10 @@ class ExperimentConfig(_Section):
     seed: int = Field(0, ge=0, lt=2**63)
     rounds: int = Field(3, ge=1, le=100_000)
     out_dir: str = "runs"
+    mirror_uri: str = Field(
+        "", description="a pyarrow filesystem URI (s3://…, gs://…, file:///…) the run directory is copied to "
+        "after every round; empty: none"
+    )
     pipeline: Literal["fedavg", "por", "flock", "smpc", "dp_bfl"] = Field(
         "fedavg",
         description=(
@@ -66,7 +72,7 @@ class DataConfig(_Section):
     """Which dataset, where its files are, and how it is split over hospitals."""
 
     dataset: Literal[
-        "digits", "digits28",
+        "digits", "digits28", "synthetic",
         "pathmnist", "chestmnist", "dermamnist", "octmnist", "pneumoniamnist", "retinamnist",
         "breastmnist", "bloodmnist", "tissuemnist", "organamnist", "organcmnist", "organsmnist",
     ] = "digits"
@@ -80,6 +86,10 @@ class DataConfig(_Section):
     quantity_alpha: float = Field(1.0, gt=0.0, le=1e6, description="Dirichlet size-skew concentration (quantity)")
     validation_fraction: float = Field(0.1, ge=0.0, lt=1.0, description="share of each hospital kept to validate")
     test_fraction: float = Field(0.2, gt=0.0, lt=1.0, description="held-out test share (digits; MedMNIST has its own)")
+    samples_per_hospital: int = Field(128, ge=1, le=1_000_000, description="synthetic: samples each hospital generates")
+    synthetic_features: int = Field(256, ge=1, le=1_000_000, description="synthetic: features per sample")
+    synthetic_classes: int = Field(9, ge=2, le=10_000, description="synthetic: classes")
+    synthetic_test_samples: int = Field(2_000, ge=1, le=10_000_000, description="synthetic: held-out test samples")
 
 
 class ModelConfig(_Section):
@@ -182,13 +192,27 @@ class RuntimeConfig(_Section):
     feature_dtype: Literal["float32", "float16"] = Field(
         "float32", description="how a shard stores its hospitals' features; float16 halves their memory"
     )
+    shard_failure: Literal["retry", "drop"] = Field(
+        "retry", description="a shard dying mid-round: retry its call once restarted, or finish the round without it"
+    )
+    shard_retries: int = Field(2, ge=0, le=100, description="retries of one call on a restarted shard")
+    max_restarts: int = Field(3, ge=-1, description="restarts of a dead shard actor (-1: no limit)")
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="where a shard keeps its hospitals' data and trains them; auto: its GPU when it has one"
+    )
 
 
 class RayConfig(_Section):
     """Where the Ray cluster is: empty for a local one started by the run, else an address."""
 
-    address: str = ""
+    address: str = Field("", description='"" starts a local cluster; "auto" joins the one this node is part of')
     num_cpus: int = Field(0, ge=0, description="CPUs of a local cluster; 0 lets Ray count them")
+    shard_placement: Literal["spread", "default"] = Field(
+        "spread", description="hospital shards over the nodes: spread (one per node first) or Ray's default packing"
+    )
+    role_placement: Literal["spread", "default"] = Field(
+        "spread", description="aggregation nodes and chain validators: on distinct nodes where the cluster allows"
+    )
 
 
 class ChainConfig(_Section):
@@ -251,26 +275,10 @@ class Config(_Section):
     mae: MAEConfig = MAEConfig()
     por: PoRConfig = PoRConfig()
     voting: VotingConfig = VotingConfig()
+    faults: FaultsConfig = FaultsConfig()
 
     @model_validator(mode="after")
     def _consistent(self) -> Config:
-        por = self.experiment.pipeline == "por"
-        if por != (self.model.name == "por_head"):
-            need = "model.name = 'por_head'" if por else "experiment.pipeline = 'por' for model.name = 'por_head'"
-            raise ValueError(
-                f"experiment.pipeline = {self.experiment.pipeline!r} with model.name = {self.model.name!r}: needs {need}"
-            )
-        if por and self.mae.width % self.model.bottleneck_reduction:
-            raise ValueError(
-                f"mae.width = {self.mae.width} must be a multiple of model.bottleneck_reduction = "
-                f"{self.model.bottleneck_reduction} (the PoR head's bottleneck)"
-            )
-        if por and self.training.optimizer == "svrg":
-            raise ValueError("training.optimizer = 'svrg' is not available for the PoR head; use sgd or adam")
-        if self.voting.byzantine_validators > self.voting.validators:
-            raise ValueError(
-                f"voting.byzantine_validators = {self.voting.byzantine_validators} exceeds voting.validators = "
-                f"{self.voting.validators}"
-            )
+        check_consistency(self)
         check_aggregation(self)
         return self

@@ -1,4 +1,5 @@
-"""The base every config section shares: unknown keys refused, frozen, strictly typed."""
+"""The base every config section shares: unknown keys refused, frozen, strictly typed, and
+every float finite (TOML's ``nan`` and ``inf`` are numbers no key means)."""
 
 from __future__ import annotations
 
@@ -6,4 +7,4 @@ from pydantic import BaseModel, ConfigDict
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True, strict=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True, strict=True, allow_inf_nan=False)

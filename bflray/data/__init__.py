@@ -7,7 +7,13 @@ from bflray.data.digits import load_digits28_dataset, load_digits_dataset, resiz
 from bflray.data.fixture import info_split_sizes, write_fixture
 from bflray.data.hospital_split import PARTITION_SCHEMES, HospitalSplit, partition_hospitals, split_validation
 from bflray.data.loading import DATASETS, SOURCES, LoadedData, load_data, load_dataset
-from bflray.data.medmnist_source import MEDMNIST_2D, load_medmnist, medmnist_available, medmnist_path
+from bflray.data.medmnist_source import (
+    MEDMNIST_2D,
+    MedMNISTUnavailable,
+    load_medmnist,
+    medmnist_available,
+    medmnist_path,
+)
 from bflray.data.partition import (
     label_keys,
     partition_dirichlet,
@@ -26,6 +32,7 @@ __all__ = [
     "Dataset",
     "HospitalSplit",
     "LoadedData",
+    "MedMNISTUnavailable",
     "info_split_sizes",
     "label_keys",
     "load_data",

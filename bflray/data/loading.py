@@ -6,8 +6,8 @@
   :class:`DataError` naming the set, the path looked for and what to do.
 - ``"offline"``: use the offline ``digits28`` (scikit-learn's digits at 28×28) instead.
 - ``"auto"``: MedMNIST when its file is under ``data.root`` (or downloads), else
-  ``digits28`` (a file that is there but unreadable is still an error); :class:`LoadedData`
-  says so in ``fallback_reason`` for the run's log and run directory.
+  ``digits28`` (a file that is there but corrupt is still an error); :class:`LoadedData`
+  says so, and why, in ``fallback_reason`` for the run's log and run directory.
 
 The offline names (``digits``, ``digits28``) load the same under every source except
 ``"medmnist"``, which refuses them as a contradiction.
@@ -22,7 +22,7 @@ from typing import Literal, Protocol
 
 from bflray.data.dataset import Dataset
 from bflray.data.digits import load_digits28_dataset, load_digits_dataset
-from bflray.data.medmnist_source import MEDMNIST_2D, load_medmnist, medmnist_available
+from bflray.data.medmnist_source import MEDMNIST_2D, MedMNISTUnavailable, load_medmnist
 from bflray.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -100,12 +100,15 @@ def load_data(config: DataSource) -> LoadedData:
         reason = f"data.source='offline': using {FALLBACK_DATASET} instead of MedMNIST {name!r}"
         log.warning("%s", reason)
         return LoadedData(load_dataset(FALLBACK_DATASET), "offline", reason)
-    present = medmnist_available(name, config.root)
     try:
         return LoadedData(load_medmnist(name, root=config.root, download=config.download), "medmnist")
-    except DataError as exc:
-        if source == "medmnist" or present:
-            raise  # a file that is there but unreadable is a mistake to show, not to paper over
-        reason = f"data.source='auto': MedMNIST {name!r} is not available, using {FALLBACK_DATASET}: {exc}"
+    except MedMNISTUnavailable as exc:
+        if source == "medmnist":
+            raise
+        # Only an absent file falls back: one that is there but unreadable is a mistake to show.
+        reason = (
+            f"data.source='auto': MedMNIST {name!r} is not available ({exc.why}), so the run uses the offline "
+            f"{FALLBACK_DATASET} instead; put {name}.npz in data.root={config.root!r} to use it"
+        )
         log.warning("%s", reason)
         return LoadedData(load_dataset(FALLBACK_DATASET), "offline", reason)

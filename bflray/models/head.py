@@ -140,7 +140,7 @@ class HeadSpec:
         # Two passes per batch (mean, then centred squares) as torch does, in a C × B × F scratch
         # that stays in cache; torch.var_mean over a middle dimension is ~50× slower than this.
         m = None if full else mask.unsqueeze(3).to(x.dtype)
-        centred = scratch(workspace, "head_centred", (c, b, f), x.dtype)
+        centred = scratch(workspace, "head_centred", (c, b, f), x.dtype, x.device)
         mean, var = x.new_empty((nb, c, 1, f)), x.new_empty((nb, c, 1, f))
         for j in range(nb):
             if m is None:
@@ -164,7 +164,7 @@ class HeadSpec:
         target = torch.nn.functional.one_hot(batches.labels, self.num_classes).transpose(2, 3).to(x.dtype).mul_(weight)
 
         def buffer(name: str, shape: tuple[int, int]) -> torch.Tensor:
-            return scratch(workspace, f"head_{name}", (c, *shape), x.dtype)
+            return scratch(workspace, f"head_{name}", (c, *shape), x.dtype, x.device)
 
         epoch = _HeadEpoch(
             x=x, mean=mean, rstd=rstd, target=target, weight=weight, z=buffer("z", (b, f)), dz=buffer("dz", (b, f)),
@@ -236,7 +236,7 @@ def _track(
     ``active``: nb × C × 1, whether the hospital had a real sample in the batch)."""
     nb = means.shape[0]
     if bool(active.all()):  # r ← (1−m) r + m μ_j for every j, in closed form
-        decay = (1 - BN_MOMENTUM) ** torch.arange(nb - 1, -1, -1, dtype=means.dtype)
+        decay = (1 - BN_MOMENTUM) ** torch.arange(nb - 1, -1, -1, dtype=means.dtype, device=means.device)
         weights = (BN_MOMENTUM * decay).view(nb, 1, 1)
         return torch.cat([
             (weights * means).sum(dim=0).add_(running_mean, alpha=(1 - BN_MOMENTUM) ** nb),

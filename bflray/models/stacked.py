@@ -38,17 +38,19 @@ class EpochBatches:
 
 
 def scratch(
-    workspace: dict[str, torch.Tensor] | None, name: str, shape: tuple[int, ...], dtype: torch.dtype
+    workspace: dict[str, torch.Tensor] | None, name: str, shape: tuple[int, ...], dtype: torch.dtype,
+    device: torch.device | None = None,
 ) -> torch.Tensor:
     """An uninitialised tensor, reused from ``workspace`` when one of that shape is there.
 
     Large fresh tensors cost a page fault per 4 KiB on first touch; reusing them across the
     chunks of a call keeps the trainer out of the kernel."""
+    device = torch.device("cpu") if device is None else device
     if workspace is None:
-        return torch.empty(shape, dtype=dtype)
+        return torch.empty(shape, dtype=dtype, device=device)
     found = workspace.get(name)
-    if found is None or found.shape != shape or found.dtype != dtype:
-        found = workspace[name] = torch.empty(shape, dtype=dtype)
+    if found is None or found.shape != shape or found.dtype != dtype or found.device != device:
+        found = workspace[name] = torch.empty(shape, dtype=dtype, device=device)
     return found
 
 

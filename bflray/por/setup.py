@@ -91,7 +91,7 @@ def prepare_encoders(
     target.mkdir(exist_ok=True)
     for h in owners:
         (target / f"{keys[h]}.pt").write_bytes(blobs[h])
-    encoded = backend.call("set_encoders", encoders)
+    encoded = backend.configure("set_encoders", encoders)
     summary = {
         "mode": m.mode,
         "encoders": {str(h): {"key": keys[h], "cached": h not in missing, "losses": losses.get(h)} for h in owners},

@@ -8,6 +8,7 @@ package, so this library never imports Ray.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
@@ -33,8 +34,27 @@ class Backend(Protocol):
         generate their hospitals' samples instead of loading the configured dataset."""
         ...
 
-    def call(self, method: str, *args: Any) -> list[Any]:
-        """``block.method(*args)`` on every block, answers in block order."""
+    def call(self, method: str, *args: Any, missing_ok: bool = False) -> list[Any]:
+        """``block.method(*args)`` on every block, answers in block order.
+
+        A block whose host died answers ``None`` when ``missing_ok`` and the configured
+        ``runtime.shard_failure`` is ``"drop"``; otherwise the host is restarted and the call
+        retried (``runtime.shard_retries`` times), and a block that still fails raises
+        :class:`~bflray.errors.BackendError`."""
+        ...
+
+    def configure(self, method: str, *args: Any) -> list[Any]:
+        """:meth:`call` for a method that sets a block's state (encoders, say): it is replayed
+        on a restarted host before that host answers anything else."""
+        ...
+
+    def take_faults(self) -> list[dict[str, Any]]:
+        """The host failures seen since the last call, oldest first (and forget them)."""
+        ...
+
+    def placement(self) -> dict[str, list[dict[str, Any]]]:
+        """``shards``: per block its hospital range and where it runs; ``roles``: per hosted role
+        (aggregation node, chain validator) where it runs."""
         ...
 
     def host_roles(
@@ -64,12 +84,28 @@ class InProcessBackend:
     def launch(
         self, config: Config, ranges: Sequence[tuple[int, int]], workload: SyntheticWorkload | None = None
     ) -> None:
+        if config.faults.shard_crash_rounds:
+            raise ConfigError(
+                f"faults.shard_crash_rounds = {list(config.faults.shard_crash_rounds)}: crashes are injected into "
+                f"shard processes, and runtime.backend = {config.runtime.backend!r} has none; use runtime.backend = 'ray'"
+            )
         self._blocks = [make_hospital_block(config, first, stop, workload) for first, stop in ranges]
 
-    def call(self, method: str, *args: Any) -> list[Any]:
+    def call(self, method: str, *args: Any, missing_ok: bool = False) -> list[Any]:
         if not self._blocks:
             raise BackendError("no hospital blocks are launched")
         return [getattr(block, method)(*args) for block in self._blocks]
+
+    def configure(self, method: str, *args: Any) -> list[Any]:
+        return self.call(method, *args)
+
+    def take_faults(self) -> list[dict[str, Any]]:
+        return []  # blocks in the driver's process fail with it
+
+    def placement(self) -> dict[str, list[dict[str, Any]]]:
+        shards: list[dict[str, Any]] = [{"shard": i, "first_hospital": b.first, "stop_hospital": b.first + len(b.hospital_ids),
+                   "node_id": None, "ip": None, "pid": os.getpid(), "gpu_ids": []} for i, b in enumerate(self._blocks)]
+        return {"shards": shards, "roles": []}  # roles are plain objects in this process
 
     def host_roles(
         self, kind: str, factories: Sequence[Callable[[], Any]], *, no_wait: frozenset[str] = frozenset()

@@ -32,6 +32,7 @@ from bflray.protocol.stages.finalize import AttestedFinalizeStage
 from bflray.protocol.stages.privacy import BudgetStage, PrivacyStage
 from bflray.protocol.stages.reputation import ReputationStage
 from bflray.protocol.stages.robust import RobustAggregateStage
+from bflray.protocol.stages.screen import ScreenStage, hospital_table
 from bflray.protocol.stages.voting import FlockPlanStage, VoteStage
 from bflray.protocol.state import RoundState, RunContext
 
@@ -43,26 +44,30 @@ __all__ = [
 
 
 def build_stages(config: Config) -> list[Stage]:
-    """The stages of the configured pipeline, in order."""
+    """The stages of the configured pipeline, in order.
+
+    Every pipeline screens the updates (:class:`ScreenStage`) after training and any attack,
+    before anything commits, clips or aggregates them."""
     if config.experiment.pipeline == "por":
         return [
-            PlanStage(), TrainStage(), EDIStage(), CommitStage(), ValidateRankStage(), AggregateStage(),
+            PlanStage(), TrainStage(), ScreenStage(), EDIStage(), CommitStage(), ValidateRankStage(), AggregateStage(),
             AttestedFinalizeStage(), PoREvaluateStage(),
         ]
     if config.experiment.pipeline == "flock":
         return [
-            FlockPlanStage(), TrainStage(), AttackStage(), CommitStage(), AggregateStage(), VoteStage(),
+            FlockPlanStage(), TrainStage(), AttackStage(), ScreenStage(), CommitStage(), AggregateStage(), VoteStage(),
             AttestedFinalizeStage(), EvaluateStage(),
         ]
     if config.experiment.pipeline in ("smpc", "dp_bfl"):
         last: Stage = ReputationStage() if config.experiment.pipeline == "smpc" else ContributionStage()
         return [
-            BudgetStage(), ChainPlanStage(), TrainStage(), AttackStage(), PrivacyStage(), CommitStage(),
+            BudgetStage(), ChainPlanStage(), TrainStage(), AttackStage(), ScreenStage(), PrivacyStage(), CommitStage(),
             RobustAggregateStage(), last, AttestedFinalizeStage(), EvaluateStage(),
         ]
     stages: list[Stage] = [PlanStage(), TrainStage()]
     if config.attack.malicious_fraction > 0:
         stages.append(AttackStage())
+    stages.append(ScreenStage())  # after any attack, so that what an attack injects is screened too
     if plain_fedavg(config):
         return [*stages, CommitStage(), AggregateStage(), FinalizeStage(), EvaluateStage()]
     return [
@@ -125,8 +130,6 @@ class RoundPipeline:
 
 
 def hospital_rows(state: RoundState) -> dict[str, np.ndarray]:
-    """The round's per-hospital columns for ``hospitals.parquet`` (round and hospital first)."""
-    if state.updates is None:
-        return {}
-    ids = state.updates.hospital_ids
-    return {"round": np.full(len(ids), state.round, dtype=np.int64), "hospital": ids, **state.hospital_columns}
+    """The round's per-hospital columns for ``hospitals.parquet`` (round and hospital first):
+    every hospital that reported, a rejected one flagged by ``rejected_reason``."""
+    return hospital_table(state)

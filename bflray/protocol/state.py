@@ -85,6 +85,8 @@ class RoundState:
     record: dict[str, Any] = field(default_factory=dict)
     hospital_columns: dict[str, np.ndarray] = field(default_factory=dict)
     statuses: np.ndarray | None = None  # every hospital's registry status, read once per round (chain pipelines)
+    faults: list[dict[str, Any]] = field(default_factory=list)  # hosts that died this round (backend.take_faults)
+    rejected_updates: Any = None  # the screen's RejectedUpdates (bflray.protocol.stages.screen)
 
     def registry_statuses(self, federation: Any) -> np.ndarray:
         """Every hospital's registry status this round, read from chain on first use."""

@@ -14,17 +14,48 @@ import torch
 
 from bflray.config import Config
 from bflray.data.federated import prepare_federated_data
+from bflray.data.synthetic import synthetic_workload
 from bflray.models.factory import build_model_spec
 from bflray.models.registry import build_model
 from bflray.models.stacked import StackedModel, evaluate
 from bflray.roles.messages import GradientSum, PartialAggregate, RoundPlan, TrainResult
 from bflray.training import full_gradient_sum, iter_train_chunks
+from bflray.training.device import resolve_device
 from bflray.training.synthetic import SyntheticWorkload
 
 
 def encode_payload(params: np.ndarray) -> bytes:
     """Canonical bytes of one hospital's parameters: little-endian float32, row-major."""
     return np.ascontiguousarray(params, dtype="<f4").tobytes()
+
+
+#: Why a hospital's update is rejected (``rejected_reason`` in ``hospitals.parquet``): it holds
+#: a NaN, an infinite value (and no NaN), or it is not one row of the model's length.
+REJECTED_NAN, REJECTED_INF, REJECTED_SHAPE = "nan", "inf", "shape"
+
+
+def nonfinite_reasons(params: np.ndarray) -> np.ndarray:
+    """For each row of ``params`` (hospitals × parameters): :data:`REJECTED_NAN`,
+    :data:`REJECTED_INF`, or ``""`` when every value is finite (an object array of str).
+
+    Each row is first summed in float64: a sum of float32 values cannot overflow there (at
+    most 3.4e38 · 2³² ≪ 1.8e308), and any NaN or infinity makes it non-finite, so only the
+    rows whose sum is not finite are inspected, and nothing of the matrix's size is allocated.
+    (A float64 row's sum can overflow; such a row is inspected and kept if finite.)
+    """
+    x = np.asarray(params)
+    reasons = np.full(len(x), "", dtype=object)
+    if x.size == 0:
+        return reasons
+    rows = x.reshape(len(x), -1)
+    with np.errstate(over="ignore", invalid="ignore"):
+        sums = rows.sum(axis=1, dtype=np.float64)
+    for i in np.flatnonzero(~np.isfinite(sums)):
+        if np.isnan(rows[i]).any():
+            reasons[i] = REJECTED_NAN
+        elif not np.isfinite(rows[i]).all():
+            reasons[i] = REJECTED_INF
+    return reasons
 
 
 class HospitalBlock:
@@ -35,6 +66,9 @@ class HospitalBlock:
     block generates its hospitals' samples instead (scale benchmarks).
     """
 
+    #: Whether the samples go to ``runtime.device`` (PoR blocks encode and sample on the CPU).
+    trains_on_device = True
+
     def __init__(self, config: Config, first: int, stop: int, workload: SyntheticWorkload | None = None) -> None:
         n = config.federation.hospitals
         if not 0 <= first < stop <= n:
@@ -44,6 +78,8 @@ class HospitalBlock:
         self.hospital_ids = np.arange(first, stop, dtype=np.int64)
         seed = config.experiment.seed
         dtype = config.runtime.feature_dtype
+        if workload is None and config.data.dataset == "synthetic":
+            workload = synthetic_workload(config.data)
         if workload is None:
             data = prepare_federated_data(config, download=False)
             splits = data.splits[first:stop]
@@ -63,8 +99,10 @@ class HospitalBlock:
                 config.model.name, num_features=workload.num_features, num_classes=workload.num_classes,
                 hidden=config.model.hidden, dropout=config.model.dropout,
             )
-        self.features = torch.from_numpy(np.ascontiguousarray(features))
-        self.labels = torch.from_numpy(np.ascontiguousarray(labels))
+        # Training reads the samples where it runs: on the shard's GPU when it has one.
+        device = resolve_device(config.runtime.device) if self.trains_on_device else torch.device("cpu")
+        self.features = torch.from_numpy(np.ascontiguousarray(features)).to(device)
+        self.labels = torch.from_numpy(np.ascontiguousarray(labels)).to(device)
         self.num_samples = sizes
         self.starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
         self.validation_sizes = validation_sizes
@@ -103,15 +141,32 @@ class HospitalBlock:
 
     def train_reduce(self, plan: RoundPlan) -> PartialAggregate:
         """Train like :meth:`train` but return only FedAvg's partial sums: a chunk's stacked
-        states are folded in and dropped, so memory does not grow with the block."""
+        states are folded in and dropped, so memory does not grow with the block.
+
+        A hospital whose trained state holds a NaN or an infinite value is left out of the
+        sums and named in the answer's ``rejected_ids`` and ``rejected_reasons``: one such
+        hospital would otherwise turn the whole aggregate into NaN."""
         local = self._members(plan)
         total = np.zeros(self.model.size, dtype=np.float64)
         losses = np.empty(len(local), dtype=np.float64)
         weights = self.num_samples[local].astype(np.float64)
+        kept = np.ones(len(local), dtype=bool)
+        reasons = np.full(len(local), "", dtype=object)
         for chunk in self._chunks(plan, local):
-            total += chunk.weighted_sum(weights[chunk.lo : chunk.hi])
+            w = weights[chunk.lo : chunk.hi]
+            finite = _finite_rows(chunk.parts)
+            if finite.all():
+                total += chunk.weighted_sum(w)
+            else:  # rare: the fresh C × size copy only for a chunk with a bad row
+                states = chunk.states
+                reasons[chunk.lo : chunk.hi][~finite] = nonfinite_reasons(states[~finite])
+                kept[chunk.lo : chunk.hi] = finite
+                total += w[finite] @ states[finite].astype(np.float64)
             losses[chunk.lo : chunk.hi] = chunk.losses
-        return PartialAggregate(total, float(weights.sum()), self.hospital_ids[local], self.num_samples[local], losses)
+        return PartialAggregate(
+            total, float(weights[kept].sum()), self.hospital_ids[local], self.num_samples[local], losses,
+            rejected_ids=self.hospital_ids[local][~kept], rejected_reasons=reasons[~kept],
+        )
 
     def full_gradient(self, plan: RoundPlan) -> GradientSum:
         """SVRG's first exchange: ``Σ_k n_k g_k`` over the block's cohort members at the global point."""
@@ -136,7 +191,16 @@ class HospitalBlock:
             start, size = int(self.validation_starts[i]), int(self.validation_sizes[i])
             if size == 0:
                 continue
-            x, y = self.features[start : start + size].numpy(), self.labels[start : start + size].numpy()
+            x = self.features[start : start + size].cpu().numpy()
+            y = self.labels[start : start + size].cpu().numpy()
             for k, params in enumerate((candidate, previous)):
                 scores[k, j] = evaluate(self.model, params, x, y)[0]
         return {"hospital_ids": self.hospital_ids[local], "candidate": scores[0], "previous": scores[1]}
+
+
+def _finite_rows(parts: tuple[torch.Tensor, ...]) -> np.ndarray:
+    """Which rows of a chunk's state (its ``parts``, ``C × k`` each) hold only finite values."""
+    finite = torch.ones(parts[0].shape[0] if parts else 0, dtype=torch.bool)
+    for part in parts:
+        finite &= torch.isfinite(part).all(dim=1)
+    return finite.numpy()

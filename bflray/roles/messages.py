@@ -43,13 +43,21 @@ class TrainResult:
 @dataclass(frozen=True)
 class PartialAggregate:
     """A block's trained hospitals folded into FedAvg's numerator and denominator, so that
-    their stacked states never leave the shard (float64 sum of ``n_k · w_k``)."""
+    their stacked states never leave the shard (float64 sum of ``n_k · w_k``).
+
+    ``hospital_ids``, ``num_samples`` and ``losses`` cover every member that trained; those in
+    ``rejected_ids`` (a subset, sorted) sent an update with a NaN or an infinite value
+    (``rejected_reasons``: ``"nan"`` or ``"inf"``, aligned with ``rejected_ids``) and are in
+    neither ``weighted_sum`` nor ``total_weight``.
+    """
 
     weighted_sum: np.ndarray
     total_weight: float
     hospital_ids: np.ndarray
     num_samples: np.ndarray
     losses: np.ndarray
+    rejected_ids: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    rejected_reasons: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=object))
 
 
 @dataclass(frozen=True)

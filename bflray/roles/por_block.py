@@ -34,6 +34,8 @@ from bflray.training.synthetic import SyntheticWorkload
 class PoRHospitalBlock(HospitalBlock):
     """Hospitals ``first … stop-1`` of a PoR federation."""
 
+    trains_on_device = False  # the MAE encoding, EDI sampling and PoR scoring here run on the CPU
+
     def __init__(self, config: Config, first: int, stop: int, workload: SyntheticWorkload | None = None) -> None:
         if workload is not None:
             raise ConfigError("experiment.pipeline = 'por' encodes real images; it takes no synthetic workload")

@@ -12,24 +12,23 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 
-def write_table_atomic(path: str | Path, rows: Sequence[Mapping[str, Any]]) -> Path:
-    """Write ``rows`` (dicts with the same keys) as a Parquet file at ``path``, atomically."""
+def write_arrow_atomic(path: str | Path, table: pa.Table) -> Path:
+    """Write an Arrow table as a Parquet file at ``path``, atomically."""
     path = Path(path)
-    table = pa.Table.from_pylist(list(rows))
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     pq.write_table(table, tmp)
     os.replace(tmp, path)
     return path
+
+
+def write_table_atomic(path: str | Path, rows: Sequence[Mapping[str, Any]]) -> Path:
+    """Write ``rows`` (dicts with the same keys) as a Parquet file at ``path``, atomically."""
+    return write_arrow_atomic(path, pa.Table.from_pylist(list(rows)))
 
 
 def write_columns_atomic(path: str | Path, columns: Mapping[str, Any]) -> Path:
     """Write equal-length columns (arrays) as a Parquet file at ``path``, atomically."""
-    path = Path(path)
-    table = pa.table({name: pa.array(values) for name, values in columns.items()})
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    pq.write_table(table, tmp)
-    os.replace(tmp, path)
-    return path
+    return write_arrow_atomic(path, pa.table({name: pa.array(values) for name, values in columns.items()}))
 
 
 def read_rows(path: str | Path) -> list[dict[str, Any]]:

@@ -55,14 +55,15 @@ def gather_epoch(
     c, width = order.shape
     nb = width // batch_size
     index = torch.from_numpy(np.ascontiguousarray(order)).view(c, nb, batch_size).transpose(0, 1).reshape(-1)
+    index = index.to(features.device)
     mask = index >= 0
     rows = index.clamp(min=0)
     f = features.shape[1]
-    x = scratch(workspace, "gather_x", (nb, c, batch_size, f), torch.float32)
+    x = scratch(workspace, "gather_x", (nb, c, batch_size, f), torch.float32, features.device)
     if features.dtype == torch.float32:
         torch.index_select(features, 0, rows, out=x.view(-1, f))
     else:
-        stored = scratch(workspace, "gather_stored", (len(rows), f), features.dtype)
+        stored = scratch(workspace, "gather_stored", (len(rows), f), features.dtype, features.device)
         x.view(-1, f).copy_(torch.index_select(features, 0, rows, out=stored))
     labels = labels.index_select(0, rows).view(nb, c, batch_size)
     return EpochBatches(x=x, labels=labels, mask=mask.view(nb, c, batch_size))

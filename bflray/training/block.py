@@ -58,13 +58,13 @@ class ChunkResult:
     def states(self) -> np.ndarray:
         """The hospitals' trained state vectors, ``C × size`` float32 (a fresh array)."""
         self._check()
-        return torch.cat(self.parts, dim=1).numpy()
+        return torch.cat(self.parts, dim=1).cpu().numpy()
 
     def weighted_sum(self, weights: np.ndarray) -> np.ndarray:
         """``Σ_c weights[c] · state_c`` (float64, length ``size``); float32 within the chunk."""
         self._check()
-        w = torch.from_numpy(np.ascontiguousarray(weights, dtype=np.float32))
-        return torch.cat([torch.mv(part.t(), w) for part in self.parts]).double().numpy()
+        w = torch.from_numpy(np.ascontiguousarray(weights, dtype=np.float32)).to(self.parts[0].device)
+        return torch.cat([torch.mv(part.t(), w) for part in self.parts]).double().cpu().numpy()
 
     def _check(self) -> None:
         if not self._current[0]:
@@ -112,8 +112,9 @@ def iter_train_chunks(
     if settings.optimizer == "svrg" and full_gradient is None:
         raise ValueError("optimizer 'svrg' needs the round's full gradient; got None")
     run = _ChunkRun(
-        model, torch.tensor(np.asarray(global_state), dtype=torch.float32),
-        None if full_gradient is None else torch.tensor(np.asarray(full_gradient), dtype=torch.float32),
+        model, torch.tensor(np.asarray(global_state), dtype=torch.float32, device=features.device),
+        None if full_gradient is None else torch.tensor(np.asarray(full_gradient), dtype=torch.float32,
+                                                        device=features.device),
         features, labels, hospital_ids=hospital_ids, starts=starts, sizes=sizes, settings=settings, seed=seed,
         round_=round_, dropout=dropout,
     )
@@ -179,7 +180,10 @@ class _ChunkRun:
                 seed=self.seed, round_=self.round, hospital_ids=ids, epochs=s.epochs, width=self.width,
                 units=self.model.dropout_width, probability=self.dropout, batch_size=s.batch_size, workspace=workspace,
             )
-        sizes = torch.from_numpy(self.sizes[lo:hi].astype(np.float32))
+        device = self.features.device
+        if keep is not None and keep.device != device:
+            keep = keep.to(device)
+        sizes = torch.from_numpy(self.sizes[lo:hi].astype(np.float32)).to(device)
         chunk = _Chunk(self.model, self.start, hi - lo, s, self.full, sizes, workspace)
         scale = 1.0 / (1.0 - self.dropout) if self.dropout > 0 else 1.0
         for epoch in range(s.epochs):
@@ -215,7 +219,7 @@ def split_parts(
     out = {}
     for name, view in model.unflatten(flat.unsqueeze(0)).items():
         shape = (copies, *view.shape[1:])
-        out[name] = scratch(workspace, f"{prefix}_{name}", shape, view.dtype).copy_(view.expand(shape))
+        out[name] = scratch(workspace, f"{prefix}_{name}", shape, view.dtype, view.device).copy_(view.expand(shape))
     return out
 
 
@@ -234,7 +238,7 @@ class _Chunk:
         # Gradient buffers for the hand-written backward; SGD's step is fused and needs none.
         self.grads: dict[str, torch.Tensor] = {}
         if self.manual and settings.optimizer != "sgd":
-            self.grads = {k: scratch(workspace, f"grad_{k}", v.shape, v.dtype) for k, v in self.parts.items()}
+            self.grads = {k: scratch(workspace, f"grad_{k}", v.shape, v.dtype, v.device) for k, v in self.parts.items()}
         self.adam = None
         if settings.optimizer == "adam":
             self.adam = {k: AdamState(v.view(c, -1)) for k, v in self.parts.items()}
@@ -247,8 +251,8 @@ class _Chunk:
             self.anchor_grads = {k: torch.empty_like(v) for k, v in self.parts.items()} if self.manual else {}
             self.full = {k: v.reshape(1, -1) for k, v in model.unflatten(full.unsqueeze(0)).items()}
         self.svrg_step = (settings.learning_rate / sizes.clamp(min=1)).unsqueeze(1)
-        self.loss_sum = torch.zeros(c, dtype=torch.float64)
-        self.batches = torch.zeros(c, dtype=torch.float64)
+        self.loss_sum = torch.zeros(c, dtype=torch.float64, device=start.device)
+        self.batches = torch.zeros(c, dtype=torch.float64, device=start.device)
 
     def run_epoch(
         self, batches: EpochBatches, keep: torch.Tensor | None, scale: float, workspace: dict[str, torch.Tensor]
@@ -334,4 +338,4 @@ class _Chunk:
     def result(self) -> tuple[tuple[torch.Tensor, ...], np.ndarray]:
         c = self.c
         parts = (*(v.detach().view(c, -1) for v in self.parts.values()), self.buffers)
-        return parts, (self.loss_sum / self.batches.clamp(min=1)).numpy()
+        return parts, (self.loss_sum / self.batches.clamp(min=1)).cpu().numpy()

@@ -51,7 +51,7 @@ class AdamState:
     def __init__(self, like: torch.Tensor) -> None:
         self.m = torch.zeros_like(like)
         self.v = torch.zeros_like(like)
-        self.t = torch.zeros(like.shape[0], 1, dtype=like.dtype)
+        self.t = torch.zeros(like.shape[0], 1, dtype=like.dtype, device=like.device)
 
 
 def sgd_step(params: torch.Tensor, grad: torch.Tensor, *, learning_rate: float) -> None:
@@ -71,5 +71,5 @@ def adam_step(
     t = state.t.clamp(min=1)
     bias1 = 1 - b1**t
     bias2_sqrt = (1 - b2**t).sqrt()
-    step = torch.where(active, m / (v.sqrt() / bias2_sqrt + settings.adam_eps), torch.zeros((), dtype=m.dtype))
+    step = torch.where(active, m / (v.sqrt() / bias2_sqrt + settings.adam_eps), torch.zeros((), dtype=m.dtype, device=m.device))
     params.sub_(step * (settings.learning_rate / bias1))

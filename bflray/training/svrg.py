@@ -54,8 +54,8 @@ def full_gradient_sum(
     ``batch_size`` in storage order, without dropout; for models without batch statistics
     this is exactly the sum of per-sample gradients."""
     p = model.num_params
-    start = torch.tensor(np.asarray(global_state), dtype=torch.float32)
-    total = torch.zeros(p, dtype=torch.float64)
+    start = torch.tensor(np.asarray(global_state), dtype=torch.float32, device=features.device)
+    total = torch.zeros(p, dtype=torch.float64, device=features.device)
     width = padded_width(sizes, batch_size)
     manual = isinstance(model, HandWrittenBackward)
     for lo in range(0, len(sizes), chunk_size):
@@ -69,7 +69,7 @@ def full_gradient_sum(
         else:
             sums = _autograd_sums(model, parts, buffers, batches)
         total += torch.cat([g.reshape(-1) for g in sums])
-    return total.numpy()
+    return total.cpu().numpy()
 
 
 def _manual_sums(
@@ -78,7 +78,7 @@ def _manual_sums(
     """Per-part gradient sums (float64) over the chunk's hospitals, hand-written backward."""
     prepared, _ = model.prepare_epoch(batches, buffers, reduction="sum")
     grads = {k: torch.empty_like(v) for k, v in parts.items()}
-    sums = [torch.zeros(v.shape[1:], dtype=torch.float64) for v in parts.values()]
+    sums = [torch.zeros(v.shape[1:], dtype=torch.float64, device=v.device) for v in parts.values()]
     for j in range(batches.num_batches):
         if not bool(batches.mask[j].any()):
             continue
@@ -93,7 +93,7 @@ def _autograd_sums(
 ) -> list[torch.Tensor]:
     """Per-part gradient sums (float64) over the chunk's hospitals, through autograd."""
     leaves = {k: v.requires_grad_(True) for k, v in parts.items()}
-    sums = [torch.zeros(v.shape[1:], dtype=torch.float64) for v in parts.values()]
+    sums = [torch.zeros(v.shape[1:], dtype=torch.float64, device=v.device) for v in parts.values()]
     for j in range(batches.num_batches):
         mask = batches.mask[j]
         if not bool(mask.any()):

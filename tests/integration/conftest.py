@@ -23,11 +23,12 @@ def _needs_anvil() -> None:
 @pytest.fixture(scope="session")
 def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """One local Ray cluster (2 CPUs, loopback, its own temp dir) for the whole session."""
-    import actors  # noqa: F401  (applies the Ray defaults and registers the backend)
+    import actors.settings  # applies the Ray defaults; importing the package registers the backend
     import ray
 
     temp = Path(tmp_path_factory.mktemp("ray"))
-    ray.init(num_cpus=2, include_dashboard=False, _temp_dir=str(temp), configure_logging=False)
+    ray.init(num_cpus=2, include_dashboard=False, _temp_dir=str(temp), configure_logging=False,
+             _node_ip_address=actors.settings.LOCAL_NODE_IP)
     try:
         yield
     finally:

@@ -106,13 +106,13 @@ class _PausingBackend(InProcessBackend):
         self.release = threading.Event()
         self.calls = 0
 
-    def call(self, method: str, *args: Any) -> list[Any]:
+    def call(self, method: str, *args: Any, missing_ok: bool = False) -> list[Any]:
         if method == "train":
             self.calls += 1
             if self.calls == 2:
                 self.in_round_2.set()
                 self.release.wait(30)
-        return super().call(method, *args)
+        return super().call(method, *args, missing_ok=missing_ok)
 
 
 def test_prometheus_endpoint_serves_stage_histogram_during_the_run(tmp_path: Path) -> None:
@@ -141,10 +141,10 @@ def test_prometheus_endpoint_serves_stage_histogram_during_the_run(tmp_path: Pat
 
 
 class _FailingBackend(InProcessBackend):
-    def call(self, method: str, *args: Any) -> list[Any]:
+    def call(self, method: str, *args: Any, missing_ok: bool = False) -> list[Any]:
         if method == "train":
             raise BackendError("injected failure")
-        return super().call(method, *args)
+        return super().call(method, *args, missing_ok=missing_ok)
 
 
 def test_anvil_is_gone_after_a_run_that_raised(tmp_path: Path, wait_gone: Any) -> None:

@@ -138,7 +138,7 @@ def test_prometheus_scrapes_round_latency_and_storage_growth_of_a_run(
     assert float(rounds["value"][1]) == 3
     stages = server.query(f"last_over_time(bflray_stage_duration_seconds_count{selector}[5m])")
     assert {s["metric"]["stage"]: float(s["value"][1]) for s in stages} == {
-        stage: 3.0 for stage in ("plan", "train", "commit", "aggregate", "finalize", "evaluate")
+        stage: 3.0 for stage in ("plan", "train", "screen", "commit", "aggregate", "finalize", "evaluate")
     }
     calldata = sum(r["calldata_bytes"] for r in result.rounds)
     offchain = sum(r["offchain_bytes"] for r in result.rounds)

@@ -51,4 +51,4 @@ def test_token_summary_counts_removed_hospitals_as_holding_nothing() -> None:
 
 def test_the_flock_pipeline_votes_after_aggregating() -> None:
     names = [s.name for s in build_stages(Config(experiment=ExperimentConfig(pipeline="flock")))]
-    assert names == ["plan", "train", "attack", "commit", "aggregate", "vote", "finalize", "evaluate"]
+    assert names == ["plan", "train", "attack", "screen", "commit", "aggregate", "vote", "finalize", "evaluate"]

@@ -269,3 +269,24 @@ def test_a_block_with_no_hospital_in_the_cohort_trains_nothing(workers: int) -> 
                                     torch.from_numpy(labels), hospital_ids=np.arange(0), starts=starts[:0],
                                     sizes=sizes[:0], settings=settings, seed=0, round_=1, workers=workers))
     assert chunks == []
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU (run on a GPU machine)")
+@pytest.mark.parametrize("optimizer", ["sgd", "adam", "svrg"])
+def test_training_on_the_gpu_equals_training_on_the_cpu(optimizer: str) -> None:
+    features, labels, starts, sizes = _data()
+    model = HeadSpec(num_features=F, hidden=H, num_classes=C, dropout=0.2)
+    state = model.init(np.random.default_rng(1))
+    settings = LocalTraining(optimizer=optimizer, epochs=2, batch_size=8, learning_rate=0.1, chunk_size=3)
+    x, y = torch.from_numpy(features), torch.from_numpy(labels)
+    full = None
+    if optimizer == "svrg":
+        full = full_gradient_sum(model, state, x, y, starts=starts, sizes=sizes, batch_size=8, chunk_size=3)
+        full = (full / sizes.sum()).astype(np.float32)
+    kwargs = dict(hospital_ids=np.arange(4), starts=starts, sizes=sizes, settings=settings, seed=3, round_=2,
+                  dropout=0.2, full_gradient=full)
+    on_cpu = train_block(model, state, x, y, **kwargs)
+    on_gpu = train_block(model, state, x.cuda(), y.cuda(), **kwargs)
+    np.testing.assert_allclose(on_gpu[0], on_cpu[0], atol=1e-5)
+    np.testing.assert_allclose(on_gpu[1], on_cpu[1], atol=1e-5)

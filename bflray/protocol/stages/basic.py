@@ -2,7 +2,8 @@
 
 - plan: draws the round's cohort (:mod:`bflray.protocol.cohort`) and builds its plan;
 - train: the cohort trains locally on the shards (with ``svrg``, after Federated SVRG's
-  full-gradient exchange); a round in which nobody reports keeps the global model;
+  full-gradient exchange); a round in which nobody reports keeps the global model; an update
+  that is not one row of the model's length is rejected (:mod:`~bflray.protocol.stages.screen`);
 - commit: each update goes to the off-chain store under its keccak256 and the round's
   manifest records who sent what, so the Merkle root can be recomputed from the store; under
   secure aggregation only the hashes (commitments) are kept, never the updates;
@@ -24,6 +25,7 @@ from bflray.chain.merkle import keccak, leaf, merkle_root
 from bflray.config import Config
 from bflray.models import evaluate
 from bflray.protocol.cohort import Cohort, cohort_target, draw_cohort
+from bflray.protocol.stages.screen import RejectedUpdates, mean_train_loss, record_rejected, split_by_length
 from bflray.protocol.state import RoundState, RunContext
 from bflray.roles import encode_payload
 from bflray.roles.messages import GradientSum, RoundPlan, TrainResult
@@ -52,14 +54,23 @@ class TrainStage:
         if len(plan.cohort) and plan.training.optimizer == "svrg":
             plan = replace(plan, full_gradient=global_gradient(ctx.backend.call("full_gradient", plan)))
             state.plan = plan
-        updates = merge_results(ctx.backend.call("train", plan))
+        answers = ctx.backend.call("train", plan, missing_ok=True)  # a dead shard's hospitals may sit it out
+        state.faults += ctx.backend.take_faults()
+        lost = sum(_members(plan.cohort, f["first_hospital"], f["stop_hospital"]) for f in state.faults
+                   if f["action"] == "dropped" and f["method"] == "train")
+        state.record.update(shard_faults=len(state.faults), hospitals_lost=lost)
+        size = int(np.size(plan.global_params))
+        # An update that is not one row of the model's length is rejected here, as the
+        # answers are merged; the screen stage rejects NaN and infinite values later.
+        screened = [split_by_length(a, size) for a in answers if a is not None]
+        results = [clean for clean, _ in screened]
+        updates = merge_results(results) if results else _no_updates(size)
+        record_rejected(state, sum((rejected for _, rejected in screened), RejectedUpdates()))
         state.updates = updates
         state.weights = updates.num_samples.astype(np.float64)
         state.payloads = [encode_payload(row) for row in updates.params]
         losses = updates.losses
-        state.record["train_loss"] = (
-            float(np.average(losses, weights=updates.num_samples)) if len(losses) and updates.num_samples.sum() else None
-        )
+        state.record["train_loss"] = mean_train_loss(losses, updates.num_samples)
         state.record["hospitals"] = len(updates.hospital_ids)
         state.hospital_columns["train_loss"] = losses
         state.hospital_columns["num_samples"] = updates.num_samples
@@ -153,6 +164,16 @@ def global_gradient(parts: Sequence[GradientSum]) -> np.ndarray:
     total = sum(int(p.num_samples) for p in parts)
     summed = np.sum([p.gradient_sum for p in parts], axis=0)
     return (summed / max(total, 1)).astype(np.float32)
+
+
+def _no_updates(size: int) -> TrainResult:
+    """Every shard of the round died and was left out: nobody trained."""
+    return TrainResult(np.empty(0, np.int64), np.empty((0, size), np.float32), np.empty(0, np.int64), np.empty(0))
+
+
+def _members(cohort: np.ndarray, first: int, stop: int) -> int:
+    lo, hi = np.searchsorted(cohort, [first, stop])
+    return int(hi - lo)
 
 
 def merge_results(results: Sequence[TrainResult]) -> TrainResult:

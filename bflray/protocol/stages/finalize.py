@@ -31,7 +31,7 @@ class AttestedFinalizeStage:
         if not fed.ledger.is_opened(state.round):  # pipelines whose plan stage does not open rounds on chain
             state.receipts.append(fed.open_ledger_round(state.round, draw_seed(ctx.config.experiment.seed, state.round)))
         model = encode_payload(state.candidate)
-        state.model_hash = ctx.store.put(model)
+        state.model_hash = ctx.store.put(model, round_=state.round)  # pruned with its round (store.keep_rounds)
         root = state.payload_root if any(state.payload_root) else EMPTY_ROUND_ROOT
         state.receipts.append(fed.record_round(state.round, root, state.model_hash))
         claim = RoundClaim(state.round, root, state.model_hash)
