@@ -234,8 +234,8 @@ class RayBackend:
         return handles
 
     def _role_strategies(self, count: int) -> list[Any]:
-        """``spread``: role i on the i-th alive node, round robin (soft: elsewhere if that node
-        cannot take it), so k roles sit on k distinct nodes when the cluster has k. Ray's own
+        """``spread``: role i on the i-th alive node, round robin, so k roles sit on k distinct
+        nodes when the cluster has k (they ask for no CPU, so any node can host them). Ray's own
         SPREAD does not separate actors that ask for no CPU."""
         if self._role_strategy != "SPREAD":
             return [self._role_strategy] * count
@@ -243,7 +243,9 @@ class RayBackend:
         if len(nodes) < 2:
             return ["DEFAULT"] * count
         log.debug("roles over %d nodes: %s", len(nodes), [nodes[i % len(nodes)][:8] for i in range(count)])
-        return [NodeAffinitySchedulingStrategy(node_id=nodes[i % len(nodes)], soft=True) for i in range(count)]
+        # Hard affinity: a soft one was seen to fall back to a busy node's neighbour while the
+        # target node was starting its worker processes.
+        return [NodeAffinitySchedulingStrategy(node_id=nodes[i % len(nodes)], soft=False) for i in range(count)]
 
     def close(self) -> None:
         for actor in self._actors:

@@ -29,8 +29,8 @@ DRIVER = textwrap.dedent(
     from bflray.chain import Chain
     from bflray.config.schema import ChainConfig
     chain = Chain.open(ChainConfig(accounts=2, timeout_s=5.0))
-    print(chain.node.pid, flush=True)
-    try:
+    try:  # entered before the pid is printed: a SIGTERM right after it still finds the cleanup
+        print(chain.node.pid, flush=True)
         time.sleep(60)
     finally:
         print("cleaned up", flush=True)
