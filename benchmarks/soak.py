@@ -1,15 +1,14 @@
 """Soak: a long run at 10,000 hospitals, watched for memory growth and store growth.
 
-What it runs: ``bflray.run`` with a real anvil and the configured backend, on a synthetic
-PneumoniaMNIST file in MedMNIST's exact layout (``bflray data fixture``: the real loader,
-the real partitioner; the images are noise, so accuracy means nothing here), an MLP with a
-small hidden layer, plain FedAvg over every hospital, every payload committed to the store
-with ``store.keep_rounds`` set.
+What it runs: ``bflray.run`` with a real anvil and the configured backend on generated data
+(``data.dataset = "synthetic"``: each shard generates its hospitals' samples), an MLP, plain
+FedAvg over every hospital, every update committed to the store with ``store.keep_rounds``
+set (each hospital's update differs, so nothing is shared by content addressing).
 
 What it measures, from a thread beside the run: the PSS of the whole process tree (driver,
-anvil, Ray's processes and actors) every 0.2 s, split into rounds by watching the run
-directory for each round's ``hospitals.parquet`` part, and the bytes of the run's store at
-the end of each round. It passes when the peak PSS of the last round is within
+anvil, Ray's processes and actors) every 0.2 s, split into rounds by watching the run's
+``checkpoint.npz`` (written once a round is finalized, written out and its store pruned),
+and the bytes of the run's store at that moment. It passes when the peak PSS of the last round is within
 ``--memory-tolerance`` (10 %) of round 2's, and the store at the end of the run is no larger
 than it was once ``keep_rounds`` rounds had been held (within a few bytes: a manifest's
 round number may gain a digit).
@@ -31,11 +30,9 @@ from typing import Any
 
 from benchmarks.common import emit, tree_pss_bytes
 from bflray.api import run
+from bflray.checkpoint import read_checkpoint
 from bflray.config import load_config
-from bflray.data.fixture import write_fixture
 from bflray.rundir import bytes_under
-
-SAMPLES_PER_HOSPITAL = 6
 
 
 class RoundWatcher:
@@ -50,12 +47,16 @@ class RoundWatcher:
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
-        current = 1
+        current, seen = 1, None
         while not self._stop.is_set():
             pss = tree_pss_bytes()
             self.peaks[current] = max(self.peaks.get(current, 0), pss)
-            run_dirs = [p for p in self.out_dir.iterdir() if p.is_dir() and (p / "hospitals.parquet").is_dir()]
-            if run_dirs and (run_dirs[0] / "hospitals.parquet" / f"round-{current:06d}.parquet").exists():
+            run_dirs = [p for p in self.out_dir.iterdir() if (p / "checkpoint.npz").exists()]
+            stamp = (run_dirs[0] / "checkpoint.npz").stat().st_mtime_ns if run_dirs else None
+            checkpoint = None
+            if stamp is not None and stamp != seen:  # read only a new checkpoint
+                seen, checkpoint = stamp, read_checkpoint(run_dirs[0])
+            if checkpoint is not None and checkpoint.round >= current:
                 self.store_bytes[current] = bytes_under(run_dirs[0] / "store")
                 self.ended_at[current] = time.monotonic()
                 current += 1
@@ -76,7 +77,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--keep-rounds", type=int, default=2)
     parser.add_argument("--backend", choices=["ray", "inprocess"], default="ray")
-    parser.add_argument("--hidden", type=int, default=4, help="the MLP's hidden width (payload size)")
+    parser.add_argument("--hidden", type=int, default=16, help="the MLP's hidden width (payload size)")
+    parser.add_argument("--samples", type=int, default=16, help="samples each hospital generates")
     parser.add_argument("--memory-tolerance", type=float, default=0.10)
     parser.add_argument("--out", default="", help="parent of the data and run directories (default: a temp dir)")
     args = parser.parse_args()
@@ -84,11 +86,9 @@ def main() -> None:
         sys.exit(f"--rounds {args.rounds}: the memory check compares the last round with round 2; use at least 3")
     base = Path(args.out or tempfile.mkdtemp(prefix="bflray-soak-"))
     (base / "runs").mkdir(parents=True, exist_ok=True)
-    write_fixture("pneumoniamnist", args.hospitals * SAMPLES_PER_HOSPITAL, root=base / "data", overwrite=True,
-                  n_val=1_000, n_test=2_000)
     config = load_config(None, [
         "experiment.name=soak", f"experiment.rounds={args.rounds}", f"federation.hospitals={args.hospitals}",
-        "data.dataset=pneumoniamnist", "data.source=medmnist", f"data.root={base / 'data'}", "data.download=false",
+        "data.dataset=synthetic", f"data.samples_per_hospital={args.samples}", "data.synthetic_features=64",
         "model.name=mlp", f"model.hidden={args.hidden}", "training.batch_size=8", "runtime.feature_dtype=float16",
         f"runtime.backend={args.backend}", f"store.keep_rounds={args.keep_rounds}", "metrics.enabled=false",
     ])

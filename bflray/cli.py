@@ -68,7 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--parallel", type=int, default=1, metavar="N",
         help="cells in flight at once (default: 1, so cells are timed alone; raise it for robustness grids)",
     )
-    sweep.add_argument("--cpus-per-cell", type=float, default=1.0, metavar="C", help="CPUs a cell's driver task asks for")
+    sweep.add_argument(
+        "--cpus-per-cell", type=float, default=None, metavar="C", help="CPUs a cell's driver task asks for (default: "
+        "0 when the runs use the Ray backend, whose shards ask for their own; else 1)",
+    )
     sweep.add_argument("--no-ray", action="store_true", help="run the cells one after another in this process")
     sweep.set_defaults(handler=_cmd_sweep)
 
@@ -175,7 +178,8 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     else:
         from actors.sweep import ray_executor, ray_session
 
-        execute, session = ray_executor(parallel=args.parallel, cpus_per_cell=args.cpus_per_cell), ray_session(base)
+        cpus = args.cpus_per_cell if args.cpus_per_cell is not None else (0.0 if base.runtime.backend == "ray" else 1.0)
+        execute, session = ray_executor(parallel=args.parallel, cpus_per_cell=cpus), ray_session(base)
     with session:
         sweep_dir = run_sweep(
             path, grid=parse_grid(args.grid), seeds=seeds, overrides=args.overrides,

@@ -98,7 +98,7 @@ def summarise_run(run_dir: Path) -> dict[str, Any]:
     """A run's final figures, mean seconds per round by stage, and storage per round."""
     rounds = pq.read_table(run_dir / "rounds.parquet").to_pylist()
     summary = json.loads((run_dir / "summary.json").read_text())
-    stages = sorted({k for r in rounds for k in r if k.startswith("seconds_")})
+    stages = list(dict.fromkeys(k for r in rounds for k in r if k.startswith("seconds_")))  # pipeline order
     later = rounds[1:] or rounds  # round 1 carries warm-up costs
     out: dict[str, Any] = {
         "run_dir": str(run_dir), "rounds": len(rounds), "final_accuracy": summary["final_accuracy"],

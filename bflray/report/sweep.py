@@ -47,8 +47,8 @@ def sweep_summary(sweep_dir: Path) -> tuple[list[str], list[dict[str, Any]]]:
     for values, members in groups.items():
         ok = [m for m in members if not m.get("error")]
         entry: dict[str, Any] = {**dict(zip(keys, values, strict=True)), "seeds": len(members), "failed": len(members) - len(ok)}
-        numeric = {k for m in ok for k, v in m.items() if isinstance(v, int | float) and not isinstance(v, bool)}
-        for name in sorted(numeric - set(keys) - {"cell", "seed"}):
+        numeric = dict.fromkeys(k for m in ok for k, v in m.items() if isinstance(v, int | float) and not isinstance(v, bool))
+        for name in [k for k in numeric if k not in keys and k not in ("cell", "seed")]:  # table order: stages in pipeline order
             data = [float(m[name]) for m in ok if m.get(name) is not None]
             entry[name] = (float(np.mean(data)), float(np.std(data))) if data else (math.nan, math.nan)
         summary.append(entry)
@@ -79,7 +79,7 @@ def render_sweep(sweep_dir: str | Path) -> Path:
 def _plot_latency(summary: list[dict[str, Any]], axis: str, out: Path) -> None:
     """Mean seconds per round by stage against the grid key, stacked."""
     entries = sorted(summary, key=lambda e: e[axis])
-    stages = sorted({k for e in entries for k in e if k.startswith("seconds_") and k != "seconds_total"} - {"seconds"})
+    stages = [k for k in dict.fromkeys(k for e in entries for k in e) if k.startswith("seconds_") and k != "seconds_total"]
     xs = list(range(len(entries)))
 
     def draw(ax: Any) -> None:

@@ -154,9 +154,12 @@ class HospitalBlock:
         reasons = np.full(len(local), "", dtype=object)
         for chunk in self._chunks(plan, local):
             w = weights[chunk.lo : chunk.hi]
-            finite = _finite_rows(chunk.parts)
+            summed = chunk.weighted_sum(w)
+            # A NaN or infinity in any row reaches the sum (0·∞ is NaN too), so a finite sum
+            # clears the whole chunk at no extra pass over its states.
+            finite = np.ones(chunk.hi - chunk.lo, dtype=bool) if np.isfinite(summed).all() else _finite_rows(chunk.parts)
             if finite.all():
-                total += chunk.weighted_sum(w)
+                total += summed
             else:  # rare: the fresh C × size copy only for a chunk with a bad row
                 states = chunk.states
                 reasons[chunk.lo : chunk.hi][~finite] = nonfinite_reasons(states[~finite])
