@@ -8,8 +8,8 @@ per_hospital``; the paper's encoders are not federated for single-channel images
   of epochs in ``--epochs`` (the paper: 100 and 25), plus range 0-100 (one participant with
   all the data and an encoder pre-trained on all of it);
 - federated: the PoR pipeline (EDI, validation, rank points, rank-weighted aggregation) for
-  ``--rounds`` rounds of ``--local-epochs`` (the paper: 15 rounds of 5 epochs, after 25
-  epochs before the first aggregation, a warm-up this pipeline does not have), the final
+  ``--rounds`` rounds of ``--local-epochs`` after ``--warmup-epochs`` in round 1 (the paper:
+  15 rounds of 5 epochs, after 25 epochs before the first aggregation), the final
   global head evaluated under each participant's encoder.
 
 Columns as the paper's: MSE (here the Brier score, the mean squared error of the predicted
@@ -46,7 +46,7 @@ RANGES = ("0-25", "25-50", "50-75", "75-100")
 def configure(args: argparse.Namespace) -> Config:
     overrides = [
         "federation.hospitals=4", "data.partition=ranges", "mae.mode=per_hospital", "runtime.backend=inprocess",
-        "metrics.enabled=false", f"experiment.rounds={args.rounds}", f"training.local_epochs={args.local_epochs}",
+        "metrics.enabled=false", f"experiment.rounds={args.rounds}", f"training.local_epochs={args.local_epochs}", f"training.warmup_epochs={args.warmup_epochs}",
         f"mae.epochs={args.mae_epochs}", f"experiment.seed={args.seed}",
     ]
     if args.data_root:
@@ -99,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-root", help="folder with pneumoniamnist.npz (default: offline digits)")
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--local-epochs", type=int, default=5)
+    parser.add_argument("--warmup-epochs", type=int, default=25, help="round 1's local epochs (the paper: 25)")
     parser.add_argument("--epochs", default="100,25", help="non-federated epochs, comma-separated")
     parser.add_argument("--mae-epochs", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)

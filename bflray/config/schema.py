@@ -168,6 +168,10 @@ class TrainingConfig(_Section):
     """Local training at each hospital, per round."""
 
     local_epochs: int = Field(1, ge=1, le=1_000)
+    warmup_epochs: int = Field(
+        0, ge=0, le=10_000, description="round 1's local epochs, before the first aggregation (the PoR paper: 25); "
+        "0 = local_epochs",
+    )
     batch_size: int = Field(16, ge=1, le=1_000_000)
     learning_rate: float = Field(0.1, gt=0.0, le=100.0)
     optimizer: Literal["sgd", "adam", "svrg"] = "sgd"

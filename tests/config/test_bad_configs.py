@@ -129,7 +129,7 @@ def _refusal(tmp_path: Path, toml: str | bytes) -> str:
         pytest.param(
             "[training.schedule]\nwarmup = 1\n",
             "unknown key training.schedule = {...}; allowed: batch_size, learning_rate, local_chunk_size, "
-            "local_epochs, optimizer, optimizer_beta1, optimizer_beta2, optimizer_eps",
+            "local_epochs, optimizer, optimizer_beta1, optimizer_beta2, optimizer_eps, warmup_epochs",
             id="unknown-nested-table",
         ),
     ],

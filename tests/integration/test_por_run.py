@@ -24,7 +24,8 @@ def _config(*extra: str) -> Config:
         ROOT / "configs" / "por.toml",
         [
             "experiment.rounds=2", "federation.hospitals=4", "runtime.backend=inprocess", "metrics.enabled=false",
-            "mae.epochs=2", "mae.width=32", "mae.decoder_width=16", "training.local_epochs=1", "data.source=offline",
+            "mae.epochs=2", "mae.width=32", "mae.decoder_width=16", "training.local_epochs=1", "training.warmup_epochs=0",
+            "data.source=offline",
             *extra,
         ],
     )

@@ -141,11 +141,13 @@ def plan_cohort(config: Config, round_: int, *, eligible: np.ndarray | None = No
     )
 
 
-def local_training(config: Config) -> LocalTraining:
-    """The config's local training settings."""
+def local_training(config: Config, round_: int) -> LocalTraining:
+    """The config's local training settings for ``round_``: round 1 trains ``warmup_epochs``
+    when set (the PoR paper trains 25 epochs before the first aggregation, Tables VIII-IX)."""
     t = config.training
+    epochs = t.warmup_epochs if round_ == 1 and t.warmup_epochs else t.local_epochs
     return LocalTraining(
-        optimizer=t.optimizer, epochs=t.local_epochs, batch_size=t.batch_size, learning_rate=t.learning_rate,
+        optimizer=t.optimizer, epochs=epochs, batch_size=t.batch_size, learning_rate=t.learning_rate,
         adam_beta1=t.optimizer_beta1, adam_beta2=t.optimizer_beta2, adam_eps=t.optimizer_eps,
         chunk_size=t.local_chunk_size,
     )
@@ -154,7 +156,7 @@ def local_training(config: Config) -> LocalTraining:
 def build_plan(config: Config, round_: int, global_params: np.ndarray, cohort: np.ndarray) -> RoundPlan:
     """The round's plan for the hospitals ``cohort`` (sorted ids)."""
     return RoundPlan(
-        round=round_, global_params=global_params, cohort=cohort, training=local_training(config),
+        round=round_, global_params=global_params, cohort=cohort, training=local_training(config, round_),
         dropout=config.model.dropout,
     )
 
