@@ -54,9 +54,10 @@ def pretrain_encoder(
     """Pre-train an MAE on ``images`` (``N × C × H × W``); return the encoder's state and
     the mean training loss of every epoch. ``on_epoch(epoch, loss)`` is told after each
     epoch (a progress bar)."""
-    generator = _generator(seed, hospital, Purpose.MAE)
+    generator = _generator(seed, hospital, Purpose.MAE)  # the hospital's batches and masks
+    init = _generator(seed, SHARED, Purpose.MAE)  # one initialisation for every encoder of the run
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int(torch.randint(2**62, (1,), generator=generator)))
+        torch.manual_seed(int(torch.randint(2**62, (1,), generator=init)))
         model = MaskedAutoencoder(spec)
     optimiser = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=0.05)
     losses: list[float] = []
@@ -98,7 +99,8 @@ def encoder_key(*, spec: MAESpec, training: Mapping[str, object], data_fingerpri
     """Content hash of everything an encoder checkpoint depends on: the images it saw, the
     architecture and training settings, the seed and whose draws it used."""
     payload = json.dumps(
-        {"spec": spec.__dict__, "training": dict(training), "data": data_fingerprint, "seed": seed, "hospital": hospital},
+        {"spec": spec.__dict__, "training": dict(training), "data": data_fingerprint, "seed": seed, "hospital": hospital,
+         "init": "shared"},
         sort_keys=True, default=str,
     )
     return hashlib.sha256(payload.encode()).hexdigest()[:32]
