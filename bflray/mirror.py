@@ -35,12 +35,13 @@ class RunMirror:
         self.root = base.rstrip("/") + "/" + run_dir.name
         self.run_dir = run_dir
         self._copied: dict[str, tuple[int, int]] = {}
+        self._made: set[str] = set()  # folders already created there (one call each, not one per file)
 
     def sync(self) -> int:
         """Copy what is new or changed since the last call; the number of files copied."""
         copied = 0
         try:
-            self.fs.create_dir(self.root, recursive=True)
+            self._make_dir(self.root)
             for path in sorted(self.run_dir.rglob("*")):
                 if not path.is_file() or ".tmp-" in path.name:
                     continue
@@ -65,7 +66,12 @@ class RunMirror:
     def _copy(self, path: Path, rel: str) -> None:
         parent = os.path.dirname(rel)
         if parent:
-            self.fs.create_dir(f"{self.root}/{parent}", recursive=True)
+            self._make_dir(f"{self.root}/{parent}")
         with path.open("rb") as src, self.fs.open_output_stream(f"{self.root}/{rel}") as dst:
             while chunk := src.read(_CHUNK):
                 dst.write(chunk)
+
+    def _make_dir(self, path: str) -> None:
+        if path not in self._made:
+            self.fs.create_dir(path, recursive=True)
+            self._made.add(path)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any
 
 from bflray.config import Config
 from bflray.mirror import RunMirror
@@ -67,7 +66,7 @@ def open_mirror(config: Config, run_dir: Path) -> RunMirror | None:
     return mirror
 
 
-def sync_mirror(mirror: RunMirror | None) -> dict[str, Any] | None:
-    if mirror is None:
-        return None
-    return {"copied": mirror.sync()}
+def sync_mirror(mirror: RunMirror | None) -> None:
+    """Copy the run directory's new and changed files to the mirror, if the run has one."""
+    if mirror is not None:
+        mirror.sync()
