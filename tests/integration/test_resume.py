@@ -217,9 +217,12 @@ def _assert_tables_readable(run_dir: Path) -> None:
     Each is opened first and read through that handle: ``pq.read_table(path)`` takes a file's
     size before it opens it, and a rename in between would pair the old size with the new file.
     """
-    for table in ("rounds.parquet", "chain.parquet", "hospitals.parquet", "votes.parquet"):
+    # Which names are folders of per-round parts is known, not probed: a folder the run creates
+    # between a probe and the open would be opened as a file.
+    for table, folder in (("rounds.parquet", False), ("chain.parquet", False), ("hospitals.parquet", True),
+                          ("votes.parquet", True)):
         path = run_dir / table
-        for file in sorted(path.glob("*.parquet")) if path.is_dir() else [path]:
+        for file in sorted(path.glob("*.parquet")) if folder else [path]:
             try:
                 with file.open("rb") as handle:
                     pq.read_table(handle)
