@@ -194,7 +194,7 @@ def _execute(
             store=BlobStore(run_dir / "store"),
             metrics=metrics,
             model=spec,
-            test_set=HeldOutSet(dataset.features[test], dataset.labels[test]),
+            test_set=HeldOutSet(dataset.features[test], dataset.labels[test], image_shape=dataset.image_shape),
             federation=federation,
             secure=secure,
             accountant=_accountant(config, federation, checkpoint),

@@ -33,6 +33,7 @@ class Purpose(IntEnum):
     MALICIOUS = 13  # which hospitals are malicious (FLock), and their poisoned updates
     PRIVACY_NOISE = 14  # differential-privacy noise (central: hospital FEDERATION; local: per hospital)
     VALIDATION = 15  # the coordinator's validation part of the held-out split (dp_bfl)
+    POISON = 16  # which of a malicious hospital's samples a data attack poisons, and how
 
 
 def derive_seed_sequence(seed: int, round_: int, hospital: int, purpose: Purpose) -> np.random.SeedSequence:

@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 from bflray.config import Config, load_config
 from bflray.config.load import parse_literal
 from bflray.errors import ConfigError
+from bflray.report.robustness import robustness_summary
 from bflray.report.sweep import render_sweep
 from bflray.rundir import bytes_under, write_json
 from bflray.store import write_table_atomic
@@ -95,7 +96,8 @@ def run_cell(config: Config, cell: Cell, out_dir: str) -> dict[str, Any]:
 
 
 def summarise_run(run_dir: Path) -> dict[str, Any]:
-    """A run's final figures, mean seconds per round by stage, and storage per round."""
+    """A run's final figures, mean seconds per round by stage, storage per round, and its
+    robustness figures (:func:`~bflray.report.robustness.robustness_summary`)."""
     rounds = pq.read_table(run_dir / "rounds.parquet").to_pylist()
     summary = json.loads((run_dir / "summary.json").read_text())
     stages = list(dict.fromkeys(k for r in rounds for k in r if k.startswith("seconds_")))  # pipeline order
@@ -110,7 +112,7 @@ def summarise_run(run_dir: Path) -> dict[str, Any]:
     for stage in stages:
         values = [r[stage] for r in later if r.get(stage) is not None]
         out[stage] = float(np.mean(values)) if values else None
-    return out
+    return {**out, **robustness_summary(run_dir)}
 
 
 def run_sweep(

@@ -14,12 +14,15 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from bflray.attacks.registry import register_attack
 from bflray.attacks.base import every_row, honest_statistics
 
 
+@register_attack("alie", category="model")
 def alie(
     malicious: np.ndarray, *, honest: np.ndarray, rngs: Sequence[np.random.Generator], scale: float,
     reference_std: float,
+    cohort_size: int,
 ) -> np.ndarray:
     """``μ − scale·σ`` of the honest deltas, sent by every malicious hospital."""
     mean, std = honest_statistics(honest, malicious)

@@ -1,11 +1,16 @@
 """The call shape every model attack shares.
 
-``attack(malicious, *, honest, rngs, scale, reference_std) -> deltas``: ``malicious`` are the
+``attack(malicious, *, honest, rngs, scale, reference_std, cohort_size) -> deltas``: ``malicious`` are the
 malicious hospitals' own update deltas ``Δ_i = w_i − w`` (rows), ``honest`` the honest
 hospitals' deltas of the same round (what colluding attackers who see the benign updates know,
 the strongest setting the robustness literature evaluates; attacks that do not need it ignore
 it), ``rngs`` one seeded generator per malicious row, ``scale`` the attack's strength, and
-``reference_std`` the global model's standard deviation. Returns the deltas they send instead.
+``reference_std`` the global model's standard deviation, ``cohort_size`` how many updates the
+round aggregates (honest and malicious). Returns the deltas they send instead.
+
+Colluding attackers (``attack.collude``, the default) see the round's honest deltas; without
+collusion each knows only what the malicious hospitals trained themselves, so ``honest`` holds
+their own deltas (the partial-knowledge setting of the ALIE and min-max papers).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ class ModelAttack(Protocol):
         rngs: Sequence[np.random.Generator],
         scale: float,
         reference_std: float,
+        cohort_size: int,
     ) -> np.ndarray: ...
 
 

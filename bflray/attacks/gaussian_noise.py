@@ -7,10 +7,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from bflray.attacks.registry import register_attack
 
+
+@register_attack("random", category="model")
 def gaussian_noise(
     malicious: np.ndarray, *, honest: np.ndarray, rngs: Sequence[np.random.Generator], scale: float,
     reference_std: float,
+    cohort_size: int,
 ) -> np.ndarray:
     """Noise of std ``scale · reference_std`` in place of each row; ``rngs`` one per row."""
     if len(rngs) != len(malicious):

@@ -13,12 +13,15 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from bflray.attacks.registry import register_attack
 from bflray.attacks.base import every_row, honest_statistics
 
 
+@register_attack("ipm", category="model")
 def ipm(
     malicious: np.ndarray, *, honest: np.ndarray, rngs: Sequence[np.random.Generator], scale: float,
     reference_std: float,
+    cohort_size: int,
 ) -> np.ndarray:
     """``−scale·μ`` of the honest deltas, sent by every malicious hospital."""
     mean, _ = honest_statistics(honest, malicious)

@@ -17,20 +17,25 @@ from collections.abc import Sequence
 import numpy as np
 
 from bflray.aggregation import pairwise_squared_distances
+from bflray.attacks.registry import register_attack
 from bflray.attacks.base import every_row, honest_statistics
 
 
+@register_attack("min_max", category="model")
 def min_max(
     malicious: np.ndarray, *, honest: np.ndarray, rngs: Sequence[np.random.Generator], scale: float,
     reference_std: float,
+    cohort_size: int,
 ) -> np.ndarray:
     """The min-max update, sent by every malicious hospital."""
     return _optimised(malicious, honest, scale, kind="max")
 
 
+@register_attack("min_sum", category="model")
 def min_sum(
     malicious: np.ndarray, *, honest: np.ndarray, rngs: Sequence[np.random.Generator], scale: float,
     reference_std: float,
+    cohort_size: int,
 ) -> np.ndarray:
     """The min-sum update, sent by every malicious hospital."""
     return _optimised(malicious, honest, scale, kind="sum")

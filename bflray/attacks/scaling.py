@@ -7,10 +7,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from bflray.attacks.registry import register_attack
 
+
+@register_attack("scaling", category="model")
 def scaling(
     malicious: np.ndarray, *, honest: np.ndarray, rngs: Sequence[np.random.Generator], scale: float,
     reference_std: float,
+    cohort_size: int,
 ) -> np.ndarray:
     """Each row multiplied by ``scale``."""
     boosted: np.ndarray = np.multiply(malicious, scale, dtype=malicious.dtype)

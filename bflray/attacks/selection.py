@@ -3,9 +3,14 @@ seed, so every stage, backend and packing agrees on them."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from bflray.seeding import FEDERATION, Purpose, derive_rng
+
+if TYPE_CHECKING:
+    from bflray.config import Config
 
 
 def malicious_mask(*, seed: int, num_hospitals: int, malicious_fraction: float) -> np.ndarray:
@@ -18,3 +23,11 @@ def malicious_mask(*, seed: int, num_hospitals: int, malicious_fraction: float) 
         rng = derive_rng(seed, 0, FEDERATION, Purpose.MALICIOUS)
         mask[rng.choice(num_hospitals, size=count, replace=False)] = True
     return mask
+
+
+def run_malicious_mask(config: Config) -> np.ndarray:
+    """The run's malicious hospitals (``attack.malicious_fraction`` of ``federation.hospitals``), over hospital ids."""
+    return malicious_mask(
+        seed=config.experiment.seed, num_hospitals=config.federation.hospitals,
+        malicious_fraction=config.attack.malicious_fraction,
+    )

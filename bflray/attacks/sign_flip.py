@@ -7,10 +7,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from bflray.attacks.registry import register_attack
 
+
+@register_attack("sign_flip", category="model")
 def sign_flip(
     malicious: np.ndarray, *, honest: np.ndarray, rngs: Sequence[np.random.Generator], scale: float,
     reference_std: float,
+    cohort_size: int,
 ) -> np.ndarray:
     """Each row negated and scaled by ``scale``; draws nothing."""
     flipped: np.ndarray = np.multiply(malicious, -scale, dtype=malicious.dtype)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from math import ceil
 from typing import TYPE_CHECKING
 
+from bflray.config.attacks import check_attack
 from bflray.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -27,6 +28,7 @@ def check_consistency(config: Config) -> None:
     _check_data(config)
     _check_validators(config)
     _check_por_policy(config)
+    check_attack(config)
 
 
 def planned_cohort(config: Config) -> int:
@@ -52,12 +54,6 @@ def _check_pipeline_and_model(config: Config) -> None:
         raise ValueError(
             f"model.dropout = {model.dropout} with model.name = 'mlp': the MLP has no dropout layer; "
             "use model.name = 'head' or model.dropout = 0"
-        )
-    if por and config.attack.malicious_fraction > 0:
-        raise ValueError(
-            f"attack.malicious_fraction = {config.attack.malicious_fraction} with experiment.pipeline = 'por': the "
-            "PoR pipeline has no attack stage, so the attack would be silently ignored; attacks apply to the "
-            "fedavg, flock, smpc and dp_bfl pipelines"
         )
 
 

@@ -15,24 +15,57 @@ if TYPE_CHECKING:
 
 
 class AttackConfig(_Section):
-    """Malicious hospitals: a share η of the federation, chosen once by the seed.
+    """Malicious hospitals: a share η of the federation, chosen once by the seed, and what they do.
 
-    A malicious hospital's update is replaced (``kind``), and in the flock pipeline it votes
-    against the honest verdict.
+    ``kind`` names a registered attack (:mod:`bflray.attacks`), several joined by ``+``
+    (``"backdoor+model_replacement"``), or a user's ``"package.module:function"``.
     """
 
     malicious_fraction: float = Field(0.0, ge=0.0, le=1.0, description="η: share of hospitals that are malicious")
-    kind: Literal["random", "sign_flip", "scaling", "alie", "ipm", "min_max", "min_sum", "free_riding"] = Field(
-        "random",
-        description="random: the global model plus noise; sign_flip: the delta flipped; scaling: the delta boosted; "
-        "alie: μ − z·σ of the honest deltas; ipm: −ε·μ; min_max, min_sum: Shejwalkar & Houmansadr's optimised "
-        "updates; free_riding: the global model sent back",
+    kind: str = Field(
+        "random", min_length=1, max_length=256,
+        description="data: label_flip, targeted_label_flip, backdoor; model: random (noise), sign_flip, scaling, "
+        "model_replacement, alie, ipm, min_max, min_sum; participation: free_riding, lazy, sybil; chain: "
+        "dishonest_voting, colluding_validators; por: forged_outputs, ood_kappa, inflated_samples; + combines",
     )
     scale: float = Field(
         10.0, gt=0.0, le=1e6,
         description="random: noise std × the global model's std; sign_flip, scaling: the factor; alie: z; ipm: ε; "
         "min_max, min_sum: the first bracket of the search for γ",
     )
+    collude: bool = Field(
+        True, description="model attacks see the round's honest updates; false: only the malicious hospitals' own"
+    )
+    source_class: int = Field(0, ge=0, description="targeted_label_flip: the class relabelled")
+    target_class: int = Field(1, ge=0, description="targeted_label_flip, backdoor: the class the attack wants")
+    poison_fraction: float = Field(
+        1.0, gt=0.0, le=1.0, description="data attacks: share of a malicious hospital's samples poisoned"
+    )
+    trigger_size: int = Field(3, ge=1, le=64, description="backdoor: side of the square trigger, in pixels")
+    trigger_value: float = Field(1.0, ge=0.0, le=1.0, description="backdoor: the trigger's pixel value")
+    lazy_epochs: int = Field(1, ge=1, le=10_000, description="lazy: local epochs a lazy hospital trains")
+    sample_inflation: float = Field(
+        10.0, ge=1.0, le=1e6, description="inflated_samples: claimed ÷ real sample count"
+    )
+
+    @field_validator("kind")
+    @classmethod
+    def _registered(cls, kind: str) -> str:
+        from bflray.attacks import AttackError, parse_kind
+
+        try:
+            parse_kind(kind)
+        except AttackError as exc:
+            raise ValueError(str(exc)) from None
+        return kind
+
+    @model_validator(mode="after")
+    def _classes_differ(self) -> AttackConfig:
+        if self.source_class == self.target_class and "targeted_label_flip" in self.kind:
+            raise ValueError(
+                f"attack.source_class = attack.target_class = {self.source_class}: the targeted flip changes nothing"
+            )
+        return self
 
 
 class AggregationConfig(_Section):

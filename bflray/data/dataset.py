@@ -87,6 +87,11 @@ class Dataset:
         return self.features.reshape(len(self), self.channels, self.image_size, self.image_size)
 
     @property
+    def image_shape(self) -> tuple[int, int, int] | None:
+        """(channels, side, side), or ``None`` when the features are not images."""
+        return (self.channels, self.image_size, self.image_size) if self.image_size else None
+
+    @property
     def multi_label(self) -> bool:
         return self.task == MULTI_LABEL
 

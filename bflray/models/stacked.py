@@ -148,14 +148,20 @@ class HandWrittenBackward(Protocol):
         ...
 
 
-def evaluate(model: StackedModel, state: np.ndarray, features: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
-    """Accuracy and mean cross-entropy of one model (``state``: length ``size``) on a labelled set."""
+def predict_logits(model: StackedModel, state: np.ndarray, features: np.ndarray) -> torch.Tensor:
+    """One model's (``state``: length ``size``) logits on ``features`` (N × K)."""
     with torch.no_grad():
         flat = torch.from_numpy(np.array(state, dtype=np.float32)).unsqueeze(0)
         x = torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32)).unsqueeze(0)
-        y = torch.from_numpy(np.asarray(labels, dtype=np.int64))
         p = model.num_params
-        logits = model.forward_eval(model.unflatten(flat[:, :p]), flat[:, p:], x)[0]
-        loss = torch.nn.functional.cross_entropy(logits, y).item()
-        accuracy = (logits.argmax(dim=1) == y).double().mean().item()
+        logits: torch.Tensor = model.forward_eval(model.unflatten(flat[:, :p]), flat[:, p:], x)[0]
+    return logits
+
+
+def evaluate(model: StackedModel, state: np.ndarray, features: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+    """Accuracy and mean cross-entropy of one model (``state``: length ``size``) on a labelled set."""
+    logits = predict_logits(model, state, features)
+    y = torch.from_numpy(np.asarray(labels, dtype=np.int64))
+    loss = torch.nn.functional.cross_entropy(logits, y).item()
+    accuracy = (logits.argmax(dim=1) == y).double().mean().item()
     return float(accuracy), float(loss)

@@ -8,7 +8,8 @@ Higher is better for every score. Registered by name; add your own with
 Scores (``probabilities``: ``… × C``, ``labels``: ``…`` ints):
 
 - ``rank_points`` (the paper's example): a classifier whose probability for the correct
-  class is its r-th highest gets ``C − r + 1`` points (``C`` for a correct top-1 guess);
+  class is its r-th highest gets ``C − r + 1`` points (``C`` for a correct top-1 guess); classes
+  level with the correct one share their ranks (mid-rank), so a tie is never a win;
 - ``accuracy``: 1 if the most probable class is correct, else 0;
 - ``log_likelihood``: ``log p(correct class)`` (clipped at 1e-12);
 - ``brier``: ``−Σ_c (p_c − 1[c = y])²``, the negated Brier score.
@@ -29,7 +30,11 @@ Reduction = Callable[[torch.Tensor], torch.Tensor]
 def rank_points(probabilities: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     c = probabilities.shape[-1]
     correct = probabilities.gather(-1, labels.unsqueeze(-1))
-    rank = (probabilities > correct).sum(dim=-1) + 1  # ties count in the classifier's favour
+    above = (probabilities > correct).sum(dim=-1)
+    tied = (probabilities == correct).sum(dim=-1) - 1  # other classes level with the true one
+    # Ties take the mid-rank: a saturated classifier whose wrong answers leave every other class
+    # at exactly 0 (underflow) must not score as if it had put the true class second.
+    rank = above.to(probabilities.dtype) + 1 + 0.5 * tied.to(probabilities.dtype)
     return (c - rank + 1).to(probabilities.dtype)
 
 

@@ -25,6 +25,7 @@ from bflray.protocol.stages import (
     TrainStage,
 )
 from bflray.protocol.stages.por import EDIStage, PoREvaluateStage, ValidateRankStage
+from bflray.protocol.stages.por_attack import PoRAttackStage
 from bflray.protocol.stages.attack import AttackStage
 from bflray.protocol.stages.chain_plan import ChainPlanStage
 from bflray.protocol.stages.contribution import ContributionStage
@@ -49,9 +50,10 @@ def build_stages(config: Config) -> list[Stage]:
     Every pipeline screens the updates (:class:`ScreenStage`) after training and any attack,
     before anything commits, clips or aggregates them."""
     if config.experiment.pipeline == "por":
+        attack: list[Stage] = [PoRAttackStage()] if config.attack.malicious_fraction > 0 else []
         return [
-            PlanStage(), TrainStage(), ScreenStage(), EDIStage(), CommitStage(), ValidateRankStage(), AggregateStage(),
-            AttestedFinalizeStage(), PoREvaluateStage(),
+            PlanStage(), TrainStage(), *attack, ScreenStage(), EDIStage(), CommitStage(), ValidateRankStage(),
+            AggregateStage(), AttestedFinalizeStage(), PoREvaluateStage(),
         ]
     if config.experiment.pipeline == "flock":
         return [

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from bflray.attacks.colluding_validators import colluding_count
 from bflray.chain.binding import rpc_for
 from bflray.chain.client import Chain
 from bflray.chain.federation import Federation, deploy_federation
@@ -20,6 +21,7 @@ from bflray.config import Config
 from bflray.privacy import PrivacyAccountant, PrivacyBudget
 from bflray.protocol.backend import Backend
 from bflray.protocol.secure import SecureAggregation
+from bflray.protocol.stages.attack import attack_names_of
 from bflray.protocol.stages.basic import round_target
 from bflray.protocol.stages.privacy import make_accountant
 from bflray.protocol.stages.voting import deploy_flock
@@ -100,15 +102,20 @@ def privacy_state(accountant: tuple[PrivacyAccountant, PrivacyBudget | None], co
 
 def chain_validators(config: Config, backend: Backend, store_root: Path, model: Any) -> list[Any]:
     """The run's chain validators (``voting.validators`` of them, the first
-    ``voting.byzantine_validators`` Byzantine), hosted by the backend; none without a federation."""
+    ``voting.byzantine_validators`` Byzantine, or η of them under the ``colluding_validators``
+    attack), hosted by the backend; none without a federation."""
     if config.experiment.pipeline not in CHAIN_PIPELINES:
         return []
     por = None
     if config.experiment.pipeline == "por":
         por = PoRCheck(model.logits, config.por.epsilon, model.spec.num_outputs)
+    byzantine = config.voting.byzantine_validators
+    if "colluding_validators" in attack_names_of(config):
+        byzantine = colluding_count(validators=config.voting.validators,
+                                    malicious_fraction=config.attack.malicious_fraction, byzantine_validators=byzantine)
     factories = [
         partial(ChainValidator, v, store_root, seed=config.experiment.seed, sample=config.voting.validator_sample,
-                por=por, byzantine=v < config.voting.byzantine_validators)
+                por=por, byzantine=v < byzantine)
         for v in range(config.voting.validators)
     ]  # fmt: skip
     return backend.host_roles("chain_validator", factories)

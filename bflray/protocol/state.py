@@ -40,6 +40,7 @@ class HeldOutSet:
 
     features: np.ndarray
     labels: np.ndarray
+    image_shape: tuple[int, int, int] | None = None  # (channels, side, side) when the features are images
 
 
 @dataclass(frozen=True)

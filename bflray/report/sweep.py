@@ -30,6 +30,23 @@ _METRICS = (
     ("onchain_bytes_per_round", "on-chain B/round", "{:,.0f}"),
     ("offchain_bytes_per_round", "off-chain B/round", "{:,.0f}"),
 )
+#: The robustness table, below the first: a column for each figure some run reported.
+_ROBUSTNESS = (
+    ("final_accuracy", "accuracy", "{:.4f}"),
+    ("robustness_degradation", "D_r", "{:+.4f}"),
+    ("asr", "ASR", "{:.4f}"),
+    ("f1", "F1", "{:.4f}"),
+    ("auroc", "AUROC", "{:.4f}"),
+    ("accuracy_worst_decile", "worst-decile acc.", "{:.4f}"),
+    ("detection_rate", "detection", "{:.3f}"),
+    ("false_alarm_rate", "false alarm", "{:.3f}"),
+    ("rejected_rounds", "rejected rounds", "{:.3f}"),
+    ("tokens_honest", "tokens honest", "{:.1f}"),
+    ("tokens_malicious", "tokens malicious", "{:.1f}"),
+    ("survival_malicious", "survival malicious", "{:.3f}"),
+)
+#: The grid key whose 0 marks a cell's clean reference for D_r.
+ETA = "attack.malicious_fraction"
 
 
 def sweep_summary(sweep_dir: Path) -> tuple[list[str], list[dict[str, Any]]]:
@@ -40,6 +57,7 @@ def sweep_summary(sweep_dir: Path) -> tuple[list[str], list[dict[str, Any]]]:
     except (OSError, KeyError, ValueError) as exc:
         raise StoreError(f"{sweep_dir} is not a readable sweep directory: {exc}") from exc
     keys = list(grid)
+    _add_degradation(rows, keys)
     groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
     for row in rows:
         groups.setdefault(tuple(row.get(k) for k in keys), []).append(row)
@@ -55,18 +73,46 @@ def sweep_summary(sweep_dir: Path) -> tuple[list[str], list[dict[str, Any]]]:
     return keys, summary
 
 
-def render_sweep(sweep_dir: str | Path) -> Path:
-    """Write the table and figures of the sweep in ``sweep_dir``; returns the table's path."""
-    path = Path(sweep_dir)
-    keys, summary = sweep_summary(path)
-    header = [*keys, "seeds", *(label for _, label, _ in _METRICS)]
+def _add_degradation(rows: list[dict[str, Any]], keys: list[str]) -> None:
+    """``robustness_degradation`` D_r = A_clean − A_attacked on every row of a grid over η:
+    A_clean is the same seed's row with η = 0 and the same non-attack grid values."""
+    if ETA not in keys:
+        return
+    context = [k for k in keys if not k.startswith("attack.")]
+    clean = {
+        (tuple(r.get(k) for k in context), r.get("seed")): r.get("final_accuracy")
+        for r in rows if r.get(ETA) == 0 and not r.get("error")
+    }
+    for row in rows:
+        reference = clean.get((tuple(row.get(k) for k in context), row.get("seed")))
+        attacked = row.get("final_accuracy")
+        if reference is not None and attacked is not None and not row.get("error"):
+            row["robustness_degradation"] = float(reference) - float(attacked)
+
+
+def _table(keys: list[str], summary: list[dict[str, Any]], metrics: tuple[tuple[str, str, str], ...]) -> list[str]:
+    header = [*keys, "seeds", *(label for _, label, _ in metrics)]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for entry in summary:
         cells = [str(entry[k]) for k in keys] + [f"{entry['seeds'] - entry['failed']}/{entry['seeds']}"]
-        for name, _, fmt in _METRICS:
+        for name, _, fmt in metrics:
             mean, std = entry.get(name, (math.nan, math.nan))
             cells.append("–" if math.isnan(mean) else f"{fmt.format(mean)} ± {fmt.format(std)}")
         lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def render_sweep(sweep_dir: str | Path) -> Path:
+    """Write the table and figures of the sweep in ``sweep_dir``; returns the table's path.
+
+    The first table is accuracy, latency and storage; a second, "Robustness", follows when
+    runs reported robustness figures (ASR, D_r, detection, ...), one column per figure found."""
+    path = Path(sweep_dir)
+    keys, summary = sweep_summary(path)
+    lines = _table(keys, summary, _METRICS)
+    found = tuple(m for m in _ROBUSTNESS[1:] if any(not math.isnan(e.get(m[0], (math.nan,))[0]) for e in summary))
+    if found:
+        lines += ["", "## Robustness (mean ± std over seeds)", "", *_table(keys, summary, (_ROBUSTNESS[0], *found))]
     table = path / TABLE
     write_text_atomic(table, "\n".join(lines) + "\n")
     axis = next((k for k in keys if all(isinstance(e[k], int | float) for e in summary)), None)

@@ -9,8 +9,16 @@ place.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import replace
+
 import numpy as np
 import torch
+
+from bflray.attacks.lazy import lazy_epochs
+from bflray.attacks.poison import poison_block_data
+from bflray.attacks.registry import parse_kind
+from bflray.attacks.selection import run_malicious_mask
 
 from bflray.config import Config
 from bflray.data.federated import prepare_federated_data
@@ -20,6 +28,7 @@ from bflray.models.registry import build_model
 from bflray.models.stacked import StackedModel, evaluate
 from bflray.roles.messages import GradientSum, PartialAggregate, RoundPlan, TrainResult
 from bflray.training import full_gradient_sum, iter_train_chunks
+from bflray.training.block import ChunkResult
 from bflray.training.device import resolve_device
 from bflray.training.synthetic import SyntheticWorkload
 
@@ -91,6 +100,7 @@ class HospitalBlock:
             self.data = data
             features, labels = dataset.features[rows].astype(dtype), dataset.labels[rows].astype(np.int64)
             self.model: StackedModel = build_model_spec(config, dataset)
+            num_classes, image_shape = dataset.num_classes, dataset.image_shape
         else:
             features, labels = workload.generate(seed=seed, hospital_ids=self.hospital_ids, dtype=dtype)
             sizes = np.full(stop - first, workload.samples_per_hospital, dtype=np.int64)
@@ -99,12 +109,21 @@ class HospitalBlock:
                 config.model.name, num_features=workload.num_features, num_classes=workload.num_classes,
                 hidden=config.model.hidden, dropout=config.model.dropout,
             )
+            num_classes, image_shape = workload.num_classes, None
+        starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+        features, labels = poison_block_data(  # data attacks: the malicious hospitals' training rows
+            features, labels, config=config, hospital_ids=self.hospital_ids, starts=starts, sizes=sizes,
+            num_classes=num_classes, image_shape=image_shape,
+        )
+        names = {i.name for i in parse_kind(config.attack.kind)} if config.attack.malicious_fraction > 0 else set()
+        #: Lazy hospitals of the block (the ``lazy`` attack): they train ``attack.lazy_epochs`` epochs.
+        self.lazy = run_malicious_mask(config)[self.hospital_ids] if "lazy" in names else np.zeros(stop - first, bool)
         # Training reads the samples where it runs: on the shard's GPU when it has one.
         device = resolve_device(config.runtime.device) if self.trains_on_device else torch.device("cpu")
         self.features = torch.from_numpy(np.ascontiguousarray(features)).to(device)
         self.labels = torch.from_numpy(np.ascontiguousarray(labels)).to(device)
         self.num_samples = sizes
-        self.starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+        self.starts = starts
         self.validation_sizes = validation_sizes
         self.validation_starts = int(sizes.sum()) + np.concatenate([[0], np.cumsum(validation_sizes)[:-1]]).astype(np.int64)
 
@@ -121,22 +140,32 @@ class HospitalBlock:
         lo, hi = np.searchsorted(plan.cohort, [self.first, self.first + len(self.hospital_ids)])
         return (plan.cohort[lo:hi] - self.first).astype(np.int64)
 
-    def _chunks(self, plan: RoundPlan, local: np.ndarray):  # type: ignore[no-untyped-def]
-        return iter_train_chunks(
-            self.model, plan.global_params, self.features, self.labels,
-            hospital_ids=self.hospital_ids[local], starts=self.starts[local], sizes=self.num_samples[local],
-            settings=plan.training, seed=self.config.experiment.seed, round_=plan.round,
-            dropout=plan.dropout, full_gradient=plan.full_gradient,
-        )
+    def _chunks(self, plan: RoundPlan, local: np.ndarray) -> Iterator[tuple[np.ndarray, ChunkResult]]:
+        """The members ``local`` trained chunk by chunk: (their positions in ``local``, the chunk).
+        Lazy members train apart, with ``attack.lazy_epochs`` epochs."""
+        lazy = self.lazy[local]
+        epochs = lazy_epochs(plan.training.epochs, self.config.attack.lazy_epochs)
+        groups = [(np.flatnonzero(~lazy), plan.training), (np.flatnonzero(lazy), replace(plan.training, epochs=epochs))]
+        for positions, settings in groups:
+            if not len(positions):
+                continue
+            members = local[positions]
+            for chunk in iter_train_chunks(
+                self.model, plan.global_params, self.features, self.labels,
+                hospital_ids=self.hospital_ids[members], starts=self.starts[members], sizes=self.num_samples[members],
+                settings=settings, seed=self.config.experiment.seed, round_=plan.round,
+                dropout=plan.dropout, full_gradient=plan.full_gradient,
+            ):
+                yield positions[chunk.lo : chunk.hi], chunk
 
     def train(self, plan: RoundPlan) -> TrainResult:
         """Train the block's members of ``plan.cohort`` from the global parameters."""
         local = self._members(plan)
         params = np.empty((len(local), self.model.size), dtype=np.float32)
         losses = np.empty(len(local), dtype=np.float64)
-        for chunk in self._chunks(plan, local):
-            params[chunk.lo : chunk.hi] = chunk.states
-            losses[chunk.lo : chunk.hi] = chunk.losses
+        for at, chunk in self._chunks(plan, local):
+            params[at] = chunk.states
+            losses[at] = chunk.losses
         return TrainResult(self.hospital_ids[local], params, self.num_samples[local], losses)
 
     def train_reduce(self, plan: RoundPlan) -> PartialAggregate:
@@ -152,20 +181,20 @@ class HospitalBlock:
         weights = self.num_samples[local].astype(np.float64)
         kept = np.ones(len(local), dtype=bool)
         reasons = np.full(len(local), "", dtype=object)
-        for chunk in self._chunks(plan, local):
-            w = weights[chunk.lo : chunk.hi]
+        for at, chunk in self._chunks(plan, local):
+            w = weights[at]
             summed = chunk.weighted_sum(w)
             # A NaN or infinity in any row reaches the sum (0·∞ is NaN too), so a finite sum
             # clears the whole chunk at no extra pass over its states.
-            finite = np.ones(chunk.hi - chunk.lo, dtype=bool) if np.isfinite(summed).all() else _finite_rows(chunk.parts)
+            finite = np.ones(len(at), dtype=bool) if np.isfinite(summed).all() else _finite_rows(chunk.parts)
             if finite.all():
                 total += summed
             else:  # rare: the fresh C × size copy only for a chunk with a bad row
                 states = chunk.states
-                reasons[chunk.lo : chunk.hi][~finite] = nonfinite_reasons(states[~finite])
-                kept[chunk.lo : chunk.hi] = finite
+                reasons[at[~finite]] = nonfinite_reasons(states[~finite])
+                kept[at] = finite
                 total += w[finite] @ states[finite].astype(np.float64)
-            losses[chunk.lo : chunk.hi] = chunk.losses
+            losses[at] = chunk.losses
         return PartialAggregate(
             total, float(weights[kept].sum()), self.hospital_ids[local], self.num_samples[local], losses,
             rejected_ids=self.hospital_ids[local][~kept], rejected_reasons=reasons[~kept],
@@ -180,6 +209,19 @@ class HospitalBlock:
             batch_size=plan.training.batch_size, chunk_size=plan.training.chunk_size,
         )
         return GradientSum(total, int(self.num_samples[local].sum()))
+
+    def evaluate_global(self, params: np.ndarray) -> dict[str, np.ndarray]:
+        """The global model on each hospital's validation split: per hospital accuracy and
+        cross-entropy (NaN for a hospital without validation samples)."""
+        accuracy = np.full(len(self.hospital_ids), np.nan)
+        loss = np.full(len(self.hospital_ids), np.nan)
+        state = np.array(params, dtype=np.float32)  # Ray's arrays are read-only
+        for i in np.flatnonzero(self.validation_sizes):
+            start, size = int(self.validation_starts[i]), int(self.validation_sizes[i])
+            x = self.features[start : start + size].cpu().numpy()
+            y = self.labels[start : start + size].cpu().numpy()
+            accuracy[i], loss[i] = evaluate(self.model, state, x, y)
+        return {"hospital_ids": self.hospital_ids, "accuracy": accuracy, "loss": loss}
 
     def score_candidate(self, previous: np.ndarray, candidate: np.ndarray, voters: np.ndarray) -> dict[str, np.ndarray]:
         """FLock voters' validation scores: accuracy of ``candidate`` and of ``previous`` (the

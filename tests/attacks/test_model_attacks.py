@@ -26,7 +26,7 @@ def _round(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
 def _send(name: str, scale: float, honest: np.ndarray, own: np.ndarray) -> np.ndarray:
     rngs = [derive_rng(0, 1, h, Purpose.MALICIOUS) for h in range(len(own))]
-    return MODEL_ATTACKS[name](own, honest=honest, rngs=rngs, scale=scale, reference_std=0.1)
+    return MODEL_ATTACKS[name](own, honest=honest, rngs=rngs, scale=scale, reference_std=0.1, cohort_size=20)
 
 
 def test_malicious_hospitals_are_a_seeded_eta_share() -> None:
@@ -45,10 +45,10 @@ def test_the_run_mask_reads_the_attack_section() -> None:
 def test_sign_flip_and_scaling_multiply_the_own_delta() -> None:
     own = np.array([[1.0, -2.0], [0.5, 0.0]], dtype=np.float32)
     none = np.empty((0, 2))
-    flipped = sign_flip(own, honest=none, rngs=[], scale=3.0, reference_std=1.0)
+    flipped = sign_flip(own, honest=none, rngs=[], scale=3.0, reference_std=1.0, cohort_size=20)
     assert np.array_equal(flipped, np.array([[-3.0, 6.0], [-1.5, 0.0]], dtype=np.float32)) and flipped.dtype == np.float32
-    assert np.array_equal(scaling(own, honest=none, rngs=[], scale=2.0, reference_std=1.0), 2.0 * own)
-    assert not free_riding(own, honest=none, rngs=[], scale=1.0, reference_std=1.0).any()
+    assert np.array_equal(scaling(own, honest=none, rngs=[], scale=2.0, reference_std=1.0, cohort_size=20), 2.0 * own)
+    assert not free_riding(own, honest=none, rngs=[], scale=1.0, reference_std=1.0, cohort_size=20).any()
 
 
 def test_gaussian_noise_is_reproducible_per_hospital_and_scaled_by_the_model_std() -> None:
@@ -57,8 +57,8 @@ def test_gaussian_noise_is_reproducible_per_hospital_and_scaled_by_the_model_std
     def rngs() -> list[np.random.Generator]:
         return [derive_rng(0, 1, h, Purpose.MALICIOUS) for h in (4, 9)]
 
-    out = gaussian_noise(own, honest=own[:0], rngs=rngs(), scale=10.0, reference_std=0.5)
-    assert np.array_equal(out, gaussian_noise(own, honest=own[:0], rngs=rngs(), scale=10.0, reference_std=0.5))
+    out = gaussian_noise(own, honest=own[:0], rngs=rngs(), scale=10.0, reference_std=0.5, cohort_size=20)
+    assert np.array_equal(out, gaussian_noise(own, honest=own[:0], rngs=rngs(), scale=10.0, reference_std=0.5, cohort_size=20))
     assert abs(float(out.std()) - 5.0) < 0.1
     assert not np.allclose(out[0], out[1])
 
@@ -66,15 +66,15 @@ def test_gaussian_noise_is_reproducible_per_hospital_and_scaled_by_the_model_std
 def test_alie_and_ipm_send_their_closed_forms_from_the_honest_statistics() -> None:
     honest, own = _round()
     mean, std = honest.mean(axis=0), honest.std(axis=0)
-    sent = alie(own, honest=honest, rngs=[], scale=1.5, reference_std=0.1)
+    sent = alie(own, honest=honest, rngs=[], scale=1.5, reference_std=0.1, cohort_size=20)
     np.testing.assert_allclose(sent, np.tile(mean - 1.5 * std, (4, 1)))
-    np.testing.assert_allclose(ipm(own, honest=honest, rngs=[], scale=2.0, reference_std=0.1), np.tile(-2.0 * mean, (4, 1)))
+    np.testing.assert_allclose(ipm(own, honest=honest, rngs=[], scale=2.0, reference_std=0.1, cohort_size=20), np.tile(-2.0 * mean, (4, 1)))
 
 
 @pytest.mark.parametrize(("attack", "kind"), [(min_max, "max"), (min_sum, "sum")])
 def test_min_max_and_min_sum_go_as_far_as_their_bound_allows(attack: object, kind: str) -> None:
     honest, own = _round(1)
-    sent = attack(own, honest=honest, rngs=[], scale=10.0, reference_std=0.1)  # type: ignore[operator]
+    sent = attack(own, honest=honest, rngs=[], scale=10.0, reference_std=0.1, cohort_size=20)  # type: ignore[operator]
     assert np.allclose(sent, sent[0])  # one crafted update, sent by every colluder
     pairwise = pairwise_squared_distances(honest)
     bound = pairwise.max() if kind == "max" else pairwise.sum(axis=1).max()

@@ -109,10 +109,29 @@ def _refusal(tmp_path: Path, toml: str | bytes) -> str:
             id="unregistered-por-reduction",
         ),
         pytest.param(
-            '[attack]\nkind = "backdoor"\n',
-            "attack.kind = 'backdoor': input should be 'random', 'sign_flip', 'scaling', 'alie', 'ipm', 'min_max', "
-            "'min_sum' or 'free_riding'",
+            '[attack]\nkind = "backdor"\n',
+            "attack.kind = 'backdor': unknown attack 'backdor'; registered: alie, backdoor, colluding_validators, "
+            "dishonest_voting, forged_outputs, free_riding, inflated_samples, ipm, label_flip, lazy, min_max, min_sum, "
+            "model_replacement, ood_kappa, random, scaling, sign_flip, sybil, targeted_label_flip, or 'module:function'",
             id="unknown-attack",
+        ),
+        pytest.param(
+            '[attack]\nkind = "label_flip+backdoor"\n',
+            "attack.kind = 'label_flip+backdoor': 'label_flip+backdoor' combines label_flip and backdoor, which both "
+            "replace the hospital's training data; keep one",
+            id="two-data-attacks",
+        ),
+        pytest.param(
+            '[attack]\nmalicious_fraction = 0.2\nkind = "dishonest_voting"\n',
+            "attack.kind = 'dishonest_voting' with experiment.pipeline = 'fedavg': dishonest_voting acts only in the "
+            "flock pipeline, so it would be silently ignored",
+            id="attack-without-its-stage",
+        ),
+        pytest.param(
+            '[attack]\nmalicious_fraction = 0.2\nkind = "lazy"\nlazy_epochs = 2\n',
+            "attack.lazy_epochs = 2 with training.local_epochs = 1: a lazy hospital must train fewer epochs than an "
+            "honest one",
+            id="lazy-not-lazier",
         ),
         pytest.param(
             '[data]\ndataset = "cifar10"\n',
@@ -163,12 +182,6 @@ def test_a_bad_value_is_refused_in_one_line_naming_its_key_and_value(tmp_path: P
             "privacy.epsilon = 3.0 sets a budget, but privacy.mechanism = 'none' adds no noise, so nothing would be "
             "accounted; set privacy.mechanism to 'gaussian' or 'laplace', or privacy.epsilon = 0",
             id="privacy-budget-without-noise",
-        ),
-        pytest.param(
-            '[experiment]\npipeline = "por"\n[model]\nname = "por_head"\n[attack]\nmalicious_fraction = 0.2\n',
-            "attack.malicious_fraction = 0.2 with experiment.pipeline = 'por': the PoR pipeline has no attack stage, "
-            "so the attack would be silently ignored; attacks apply to the fedavg, flock, smpc and dp_bfl pipelines",
-            id="attack-on-a-pipeline-without-an-attack-stage",
         ),
         pytest.param(
             '[model]\nname = "mlp"\ndropout = 0.1\n',

@@ -315,11 +315,11 @@ class _CorruptBlock(HospitalBlock):
     value = float("nan")
 
     def _chunks(self, plan: RoundPlan, local: np.ndarray) -> Iterator[Any]:
-        for chunk in super()._chunks(plan, local):
-            ids = self.hospital_ids[local][chunk.lo : chunk.hi]
+        for at, chunk in super()._chunks(plan, local):
+            ids = self.hospital_ids[local][at]
             for row in np.flatnonzero(ids == self.bad):
                 chunk.parts[0][row, 0] = self.value
-            yield chunk
+            yield at, chunk
 
 
 @pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])

@@ -1,10 +1,10 @@
 """The stages a round is built from, one concept per module; each is ``stage(state, ctx)``."""
 
 from bflray.protocol.stages.base import Stage
+from bflray.protocol.stages.evaluate import EvaluateStage
 from bflray.protocol.stages.basic import (
     AggregateStage,
     CommitStage,
-    EvaluateStage,
     FinalizeStage,
     PlanStage,
     TrainStage,

@@ -1,10 +1,17 @@
 """The attack stage: malicious hospitals (``attack.malicious_fraction`` of the federation,
-chosen by the seed) replace their update with a poisoned one (``attack.kind``, see
-:mod:`bflray.attacks`); they collude, seeing the round's honest updates.
+chosen by the seed) send what ``attack.kind`` makes them send (see :mod:`bflray.attacks`).
 
 Runs right after training, so everything downstream (commit, privacy, aggregation, voting)
-sees what a malicious hospital would really send. Marks every reporting hospital's
-``malicious`` column of ``hospitals.parquet``.
+sees what a malicious hospital would really send:
+
+1. an ``update`` attack replaces each malicious update; colluding attackers
+   (``attack.collude``) see the round's honest updates, others only their own;
+2. ``sybil``: every malicious identity sends the first one's update;
+3. ``inflated_samples``: malicious hospitals claim ``attack.sample_inflation`` × their count,
+   which FedAvg weights by.
+
+Data attacks and lazy training act earlier, in the hospitals' blocks. Marks every reporting
+hospital's ``malicious`` column of ``hospitals.parquet``.
 """
 
 from __future__ import annotations
@@ -13,19 +20,48 @@ from dataclasses import replace
 
 import numpy as np
 
-from bflray.attacks import MODEL_ATTACKS, malicious_mask
+from bflray.attacks import parse_kind, run_malicious_mask
+from bflray.attacks.inflated_samples import inflate_counts
+from bflray.attacks.sybil import sybil_copies
 from bflray.config import Config
 from bflray.protocol.state import RoundState, RunContext
 from bflray.roles import encode_payload
 from bflray.seeding import Purpose, derive_rng
 
+__all__ = ["AttackStage", "attack_names_of", "poison_params", "run_malicious_mask"]
 
-def run_malicious_mask(config: Config) -> np.ndarray:
-    """The run's malicious hospitals, over hospital ids."""
-    return malicious_mask(
-        seed=config.experiment.seed, num_hospitals=config.federation.hospitals,
-        malicious_fraction=config.attack.malicious_fraction,
-    )
+
+def attack_names_of(config: Config) -> set[str]:
+    """The names in ``attack.kind`` (empty when nobody is malicious)."""
+    if config.attack.malicious_fraction <= 0:
+        return set()
+    return {info.name for info in parse_kind(config.attack.kind)}
+
+
+def poison_params(
+    params: np.ndarray, base: np.ndarray, bad: np.ndarray, hospital_ids: np.ndarray, *, config: Config, round_: int
+) -> np.ndarray:
+    """The round's updates (rows of ``params``) as the malicious rows ``bad`` send them: the
+    ``update`` attack of ``attack.kind``, then Sybil copies. Returns a new float32 array."""
+    cfg = config.attack
+    out = np.array(params, dtype=np.float32)
+    rows = np.flatnonzero(bad)
+    if not len(rows):
+        return out
+    base = np.asarray(base, dtype=np.float32)
+    infos = parse_kind(cfg.kind)
+    update = next((i for i in infos if i.site == "update"), None)
+    if update is not None and update.function is not None:
+        rngs = [derive_rng(config.experiment.seed, round_, int(hospital_ids[i]), Purpose.MALICIOUS) for i in rows]
+        own = out[rows] - base
+        known = out[~bad] - base if cfg.collude else own  # colluders see the benign updates
+        deltas = update.function(
+            own, honest=known, rngs=rngs, scale=cfg.scale, reference_std=float(base.std()), cohort_size=len(out)
+        )
+        out[rows] = base + np.asarray(deltas, dtype=np.float32)
+    if any(i.name == "sybil" for i in infos):
+        out = sybil_copies(out, rows)
+    return out
 
 
 class AttackStage:
@@ -33,22 +69,19 @@ class AttackStage:
 
     def __call__(self, state: RoundState, ctx: RunContext) -> None:
         updates = state.require_updates()
-        cfg = ctx.config.attack
-        bad = run_malicious_mask(ctx.config)[updates.hospital_ids]
+        config = ctx.config
+        bad = run_malicious_mask(config)[updates.hospital_ids]
         state.hospital_columns["malicious"] = bad
         state.record["malicious"] = int(bad.sum())
         if not bad.any():
             return
-        params = np.array(updates.params, dtype=np.float32)
-        base = np.asarray(state.global_params, dtype=np.float32)
-        rows = np.flatnonzero(bad)
-        rngs = [
-            derive_rng(ctx.config.experiment.seed, state.round, int(updates.hospital_ids[i]), Purpose.MALICIOUS)
-            for i in rows
-        ]
-        attack = MODEL_ATTACKS[cfg.kind]
-        honest = params[~bad] - base  # what colluding attackers see of the round's benign updates
-        deltas = attack(params[rows] - base, honest=honest, rngs=rngs, scale=cfg.scale, reference_std=float(base.std()))
-        params[rows] = base + deltas
-        state.updates = replace(updates, params=params)
+        params = poison_params(
+            updates.params, state.global_params, bad, updates.hospital_ids, config=config, round_=state.round
+        )
+        counts = updates.num_samples
+        if "inflated_samples" in attack_names_of(config):
+            counts = inflate_counts(counts, bad, config.attack.sample_inflation)
+            state.weights = counts.astype(np.float64)
+            state.hospital_columns["num_samples"] = counts
+        state.updates = replace(updates, params=params, num_samples=counts)
         state.payloads = [encode_payload(row) for row in params]

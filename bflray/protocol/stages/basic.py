@@ -10,7 +10,7 @@
 - aggregate: FedAvg, weighted by ``state.weights`` (sample counts unless a stage before set
   them), over the updates a stage before has not excluded;
 - finalize: the root and the new model's hash go on chain in one transaction;
-- evaluate: the new global model on the held-out test split.
+- evaluate (:mod:`~bflray.protocol.stages.evaluate`): the new global model on the held-out test split.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ import numpy as np
 from bflray.aggregation import fedavg
 from bflray.chain.merkle import keccak, leaf, merkle_root
 from bflray.config import Config
-from bflray.models import evaluate
 from bflray.protocol.cohort import Cohort, cohort_target, draw_cohort
 from bflray.protocol.stages.screen import RejectedUpdates, mean_train_loss, record_rejected, split_by_length
 from bflray.protocol.state import RoundState, RunContext
@@ -115,14 +114,6 @@ class FinalizeStage:
         state.model_hash = keccak(encode_payload(state.candidate))
         state.receipts.append(ctx.ledger.record_round(state.round, state.payload_root, state.model_hash))
         state.global_params = state.candidate
-
-
-class EvaluateStage:
-    name = "evaluate"
-
-    def __call__(self, state: RoundState, ctx: RunContext) -> None:
-        accuracy, loss = evaluate(ctx.model, state.global_params, ctx.test_set.features, ctx.test_set.labels)
-        state.record.update(accuracy=accuracy, loss=loss)
 
 
 def round_target(config: Config) -> int:

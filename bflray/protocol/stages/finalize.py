@@ -4,8 +4,9 @@ validator (:class:`~bflray.roles.validator.ChainValidator`, hosted by the backen
 round against the store and attests what it recomputed, or refuses with a reason; the ledger
 finalizes the round once ⌈2n/3⌉ of the validators attested the same pair.
 
-Records ``final``, ``attested``, ``refused`` and the first refusal's ``refusal`` in the round's
-row. A round that is not final still moves the global model on: the record says so, and
+Records ``final``, ``final_as_recorded`` (the final pair is the coordinator's record, not a
+pair colluding validators forged), ``attested``, ``refused`` and the first refusal's
+``refusal`` in the round's row. A round that is not final still moves the global model on: the record says so, and
 finality is the ledger's verdict for anyone who reads it.
 """
 
@@ -40,9 +41,10 @@ class AttestedFinalizeStage:
         if attesting:
             state.receipts.extend(fed.attest_each(state.round, attesting).receipts)
         refusals = [v.reason for v in verdicts if not v.attest]
+        final = bool(fed.is_final(state.round))
         state.record.update(
-            final=bool(fed.is_final(state.round)), attested=len(attesting), refused=len(refusals),
-            refusal=refusals[0] if refusals else "",
+            final=final, final_as_recorded=final and bool(fed.ledger.final_matches_record(state.round)),
+            attested=len(attesting), refused=len(refusals), refusal=refusals[0] if refusals else "",
         )
         state.global_params = state.candidate
 

@@ -11,7 +11,8 @@ evaluate.
   chosen by the seed) replace their update with a poisoned one;
 - vote: every voter scores the candidate aggregate and the previous global model on its
   validation split and accepts iff ``score(candidate) ≥ (1 − ε)·score(previous)``
-  (:func:`vote_rule`; eq. (2)); malicious voters vote the opposite. The votes go on chain
+  (:func:`vote_rule`; eq. (2)); under the ``dishonest_voting`` attack malicious voters vote the
+  opposite. The votes go on chain
   (``voting.mode``), the round is settled, and a rejected candidate is dropped: the global
   model stays the previous one;
 - finalize (:mod:`bflray.protocol.stages.finalize`): the coordinator records the root and the
@@ -39,7 +40,8 @@ from bflray.chain.meter import ChainMeter
 from bflray.chain.params import Plan, ReputationParams, Stakes, fixed
 from bflray.config import Config
 from bflray.protocol.cohort import Cohort
-from bflray.protocol.stages.attack import run_malicious_mask
+from bflray.attacks.dishonest_voting import cast_votes
+from bflray.protocol.stages.attack import attack_names_of, run_malicious_mask
 from bflray.protocol.stages.basic import build_plan
 from bflray.protocol.stages.chain_plan import federation_of
 from bflray.protocol.state import RoundState, RunContext
@@ -116,10 +118,11 @@ class VoteStage:
             for part in parts:
                 for h, c, p in zip(part["hospital_ids"], part["candidate"], part["previous"], strict=True):
                     info.scores[int(h)] = (float(c), float(p))
-            for h in info.voters:
-                c, p = info.scores[int(h)]
-                honest = vote_rule(c, p, cfg.epsilon)
-                info.votes[int(h)] = honest != bool(malicious[h])
+            voters = np.asarray(info.voters, dtype=np.int64)
+            verdicts = np.array([vote_rule(*info.scores[int(h)], cfg.epsilon) for h in voters], dtype=bool)
+            lying = malicious[voters] if "dishonest_voting" in attack_names_of(ctx.config) else np.zeros(len(voters), bool)
+            for h, vote in zip(voters, cast_votes(verdicts, lying), strict=True):
+                info.votes[int(h)] = bool(vote)
             result = fed.vote(state.round, info.votes, cfg.mode)
             _keep(state, result.receipts)
         else:

@@ -1,0 +1,77 @@
+"""The evaluate stage: the new global model on the held-out test split, as the robustness
+literature reports it.
+
+Every round records accuracy and loss, macro precision, recall and F1 and macro AUROC
+(:func:`bflray.evaluation.classification_metrics`; multi-label tasks score each label).
+When ``attack.kind`` has a targeted attack, the round records its success rate ``attack_success_rate``
+whatever η is, so a clean run gives the baseline to compare with:
+
+- ``targeted_label_flip``: the share of test images of ``attack.source_class`` predicted as
+  ``attack.target_class``;
+- ``backdoor``: the share of test images of the other classes, stamped with the trigger,
+  predicted as ``attack.target_class``.
+
+The last round also scores the global model on every hospital's validation split (a backend
+call, so on the shards) and records the mean and the worst decile of those accuracies
+(``accuracy_hospital_mean``, ``accuracy_worst_decile``): the spread a fair model keeps small.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from bflray.attacks import apply_trigger
+from bflray.evaluation import attack_success_rate, classification_metrics, worst_decile
+from bflray.models.stacked import predict_logits
+from bflray.protocol.state import HeldOutSet, RoundState, RunContext
+
+TARGETED = ("targeted_label_flip", "backdoor")
+
+
+class EvaluateStage:
+    name = "evaluate"
+
+    def __call__(self, state: RoundState, ctx: RunContext) -> None:
+        test = ctx.test_set
+        logits = predict_logits(ctx.model, state.global_params, test.features)
+        labels = np.asarray(test.labels)
+        multi = labels.ndim == 2
+        state.record.update(loss=_loss(logits, labels), **classification_metrics(logits.numpy(), labels, multi_label=multi))
+        asr = attack_success(ctx, state.global_params, logits.numpy().argmax(axis=1))
+        if asr is not None:
+            state.record["attack_success_rate"] = asr
+        spread = {"accuracy_hospital_mean": float("nan"), "accuracy_worst_decile": float("nan")}  # one schema per run
+        if state.round == ctx.config.experiment.rounds:
+            parts = ctx.backend.call("evaluate_global", state.global_params)
+            per_hospital = np.concatenate([p["accuracy"] for p in parts])
+            finite = per_hospital[np.isfinite(per_hospital)]
+            if len(finite):
+                spread = {"accuracy_hospital_mean": float(finite.mean()), "accuracy_worst_decile": worst_decile(finite)}
+        state.record.update(spread)
+
+
+def attack_success(ctx: RunContext, params: np.ndarray, predictions: np.ndarray) -> float | None:
+    """The targeted attack's success rate on the test split, or ``None`` when ``attack.kind`` has none."""
+    cfg = ctx.config.attack
+    names = {n for n in TARGETED if n in cfg.kind.split("+")}
+    test: HeldOutSet = ctx.test_set
+    labels = np.asarray(test.labels)
+    if not names or labels.ndim != 1:
+        return None
+    if "targeted_label_flip" in names:
+        return attack_success_rate(predictions, labels, target=cfg.target_class, source=cfg.source_class)
+    others = labels != cfg.target_class
+    triggered = apply_trigger(test.features[others], test.image_shape, size=cfg.trigger_size, value=cfg.trigger_value)
+    hit = predict_logits(ctx.model, params, triggered).numpy().argmax(axis=1)
+    return attack_success_rate(hit, labels[others], target=cfg.target_class)
+
+
+def _loss(logits: torch.Tensor, labels: np.ndarray) -> float:
+    target = torch.from_numpy(labels)
+    if labels.ndim == 2:
+        return float(torch.nn.functional.binary_cross_entropy_with_logits(logits, target.float()))
+    return float(torch.nn.functional.cross_entropy(logits, target.long()))
+
+
+__all__ = ["EvaluateStage", "attack_success"]
