@@ -20,8 +20,10 @@ from dataclasses import replace
 import numpy as np
 import torch
 
+from bflray.attacks import apply_trigger
 from bflray.config import Config
 from bflray.errors import ConfigError
+from bflray.evaluation import attack_success_rate
 from bflray.models.factory import mae_spec
 from bflray.models.por_stacked import PoRHeadStacked
 from bflray.por.encoders import SHARED, encode, pretrain_encoder, state_from_bytes, state_to_bytes
@@ -48,6 +50,14 @@ class PoRHospitalBlock(HospitalBlock):
         self._test_pixels = torch.from_numpy(dataset.features[self.data.test].astype(np.float32)).reshape(-1, *shape)
         self._test_labels = torch.from_numpy(dataset.labels[self.data.test].astype(np.int64))
         self._test_kappa: list[torch.Tensor] = []
+        self._triggered_kappa: list[torch.Tensor] = []  # the backdoor's triggered test images, per encoder
+        attack = config.attack
+        self._targeted = [n for n in ("targeted_label_flip", "backdoor") if n in attack.kind.split("+")]
+        others = self._test_labels != attack.target_class
+        self._triggered_pixels = torch.from_numpy(
+            apply_trigger(dataset.features[self.data.test][others.numpy()].astype(np.float32), dataset.image_shape,
+                          size=attack.trigger_size, value=attack.trigger_value)
+        ).reshape(-1, *shape) if "backdoor" in self._targeted else None
         self._encoder_group = np.zeros(len(self.hospital_ids), dtype=np.int64)
 
     # -- encoders -----------------------------------------------------------------------
@@ -90,6 +100,10 @@ class PoRHospitalBlock(HospitalBlock):
                 # Test masks are the group's own, so every hospital of a shared encoder sees the same κ.
                 key = SHARED if h not in encoders else h
                 self._test_kappa.append(encode(self._test_pixels, state, self.mae, seed=seed, hospital=key)[0])
+                if self._triggered_pixels is not None:
+                    self._triggered_kappa.append(
+                        encode(self._triggered_pixels, state, self.mae, seed=seed, hospital=key)[0]
+                    )
             images = self._own_images(i)
             n = int(self.num_samples[i])
             kappa = encode(images, state, self.mae, seed=seed, hospital=h, views=views)
@@ -142,18 +156,34 @@ class PoRHospitalBlock(HospitalBlock):
 
     def evaluate_global(self, params: np.ndarray) -> dict[str, np.ndarray]:
         """The global head on the test split, as each hospital encodes it: per hospital
-        accuracy and cross-entropy (hospitals sharing an encoder share a result)."""
+        accuracy and cross-entropy (hospitals sharing an encoder share a result), and the
+        targeted attack's success rate when ``attack.kind`` has one (see
+        :mod:`bflray.protocol.stages.evaluate`)."""
         model = self._head()
         state = torch.from_numpy(np.array(params, dtype=np.float32)).unsqueeze(0)  # a copy: Ray's arrays are read-only
-        accuracy = np.empty(len(self._test_kappa))
-        loss = np.empty(len(self._test_kappa))
+        groups = len(self._test_kappa)
+        accuracy, loss, success = np.empty(groups), np.empty(groups), np.full(groups, np.nan)
+        attack = self.config.attack
+        labels = self._test_labels.numpy()
         with torch.no_grad():
             for g, kappa in enumerate(self._test_kappa):
                 logits = model.logits(state, kappa)[0]
                 accuracy[g] = float((logits.argmax(dim=1) == self._test_labels).double().mean())
                 loss[g] = float(torch.nn.functional.cross_entropy(logits, self._test_labels))
-        return {
+                if "targeted_label_flip" in self._targeted:
+                    success[g] = attack_success_rate(
+                        logits.argmax(dim=1).numpy(), labels, target=attack.target_class, source=attack.source_class
+                    )
+                elif self._triggered_kappa:
+                    hit = model.logits(state, self._triggered_kappa[g])[0].argmax(dim=1).numpy()
+                    success[g] = attack_success_rate(
+                        hit, labels[labels != attack.target_class], target=attack.target_class
+                    )
+        out = {
             "hospital_ids": self.hospital_ids,
             "accuracy": accuracy[self._encoder_group],
             "loss": loss[self._encoder_group],
         }
+        if self._targeted:
+            out["attack_success_rate"] = success[self._encoder_group]
+        return out

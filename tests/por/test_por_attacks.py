@@ -299,3 +299,18 @@ def test_under_rank_points_a_sign_flipped_classifier_is_ranked_last(por_run: Cal
     rounds, rows = por_run("por.aggregation=top_k_mean", _MALICIOUS, "attack.kind=sign_flip", "attack.scale=10")
     first = rows["round"] == 1
     assert sorted(rows["por_rank"][first & rows["malicious"]]) == [5, 6]
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("kind", ["targeted_label_flip", "backdoor"])
+def test_a_por_run_measures_the_targeted_attacks_success_over_the_hospitals_encoders(
+    por_run: Callable[..., Run], kind: str
+) -> None:
+    # A clean run measures the baseline, an attacked run the attack (data poisoned before encoding)
+    clean, _ = por_run(f'attack.kind="{kind}"', "attack.malicious_fraction=0", "attack.target_class=1")
+    attacked, rows = por_run(f'attack.kind="{kind}"', "attack.malicious_fraction=0.5", "attack.target_class=1",
+                             "attack.poison_fraction=1.0")
+    for rounds in (clean, attacked):
+        assert all(0.0 <= float(r["attack_success_rate"]) <= 1.0 for r in rounds)
+    assert rows["malicious"].sum() == 2 * 3  # 3 of 6 hospitals, two rounds
+    assert float(attacked[-1]["attack_success_rate"]) != float(clean[-1]["attack_success_rate"])

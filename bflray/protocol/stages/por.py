@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from bflray.evaluation import worst_decile
 from bflray.models.por_stacked import PoRHeadStacked
 from bflray.por import (
     EDITransaction,
@@ -97,5 +98,7 @@ class PoREvaluateStage:
         loss = np.concatenate([p["loss"] for p in parts])
         state.record.update(
             accuracy=float(accuracy.mean()), loss=float(loss.mean()),
-            accuracy_worst_decile=float(np.quantile(accuracy, 0.1)),
+            accuracy_worst_decile=worst_decile(accuracy),
         )
+        if all("attack_success_rate" in p for p in parts):  # a targeted attack: mean over the hospitals' encoders
+            state.record["attack_success_rate"] = float(np.concatenate([p["attack_success_rate"] for p in parts]).mean())

@@ -97,7 +97,11 @@ class RobustAggregateStage:
             per_hospital = {k: v[kept] for k, v in inputs.items() if k in PER_HOSPITAL}
             kwargs = _keywords(rule, ctx.config, {**inputs, **per_hospital})
             aggregate = np.asarray(rule(deltas[kept], weights[kept], **kwargs), dtype=np.float64)
-            state.hospital_columns["aggregation_weight"][kept] = weights[kept] / max(float(weights[kept].sum()), 1e-300)
+            used = kept[_chosen_by_rule(cfg.rule, deltas[kept], ctx.config)] if cfg.rule in _SELECTING else kept
+            state.hospital_columns["aggregation_weight"][used] = weights[used] / max(float(weights[used].sum()), 1e-300)
+            if cfg.rule in _SELECTING:  # the rule's own selection, so that detection rates can be read off
+                state.hospital_columns["selected"][:] = False
+                state.hospital_columns["selected"][used] = True
         state.candidate = (base + aggregate).astype(np.float32)
         ctx.memory["previous_delta"] = aggregate
 
@@ -146,6 +150,17 @@ def _apply_filter(
         log.warning("round %d: filter %s skipped: %s", state.round, name, exc)
         state.record["skipped_filters"] = ",".join(filter(None, [state.record.get("skipped_filters", ""), name]))
         return local
+
+
+#: Rules that aggregate a selection of the updates; the stage records whom they selected.
+_SELECTING = ("krum", "multi_krum", "cosine_filter")
+
+
+def _chosen_by_rule(rule: str, deltas: np.ndarray, config: Config) -> np.ndarray:
+    """Positions in ``deltas`` that rule ``rule`` (krum, multi_krum, cosine_filter) aggregates:
+    the same selection the rule makes, recomputed from the Gram matrix (one more N × N product)."""
+    gram = deltas @ deltas.T
+    return _select(rule, gram, np.clip(cosine_similarities(gram), -1.0, 1.0), config)
 
 
 def _select(name: str, gram: np.ndarray, cosines: np.ndarray, config: Config) -> np.ndarray:
