@@ -379,10 +379,21 @@ def _versions(config: Config) -> dict[str, Any]:
 
 @contextmanager
 def _run_log(run_dir: Path) -> Iterator[None]:
-    """Everything the ``bflray`` logger says during the run also goes to ``run.log``."""
+    """Everything the ``bflray`` logger says during the run also goes to ``run.log``.
+
+    The logger is lowered to DEBUG for the file, so a root handler without a level would print
+    every DEBUG line on stderr; a library's module-level ``logging.warning`` (dp-accounting's)
+    installs just such a handler when the root has none. So while the run lasts the root gets
+    a stderr handler at WARNING when it has none: what Python's last resort would print, no more."""
     handler = logging.FileHandler(run_dir / "run.log", encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.setLevel(logging.DEBUG)
+    root = logging.getLogger()
+    guard = None
+    if not root.handlers:
+        guard = logging.StreamHandler()
+        guard.setLevel(logging.WARNING)
+        root.addHandler(guard)
     previous = log.level
     log.addHandler(handler)
     if log.level == logging.NOTSET or log.level > logging.DEBUG:
@@ -397,3 +408,5 @@ def _run_log(run_dir: Path) -> Iterator[None]:
         log.removeHandler(handler)
         log.setLevel(previous)
         handler.close()
+        if guard is not None:
+            root.removeHandler(guard)
