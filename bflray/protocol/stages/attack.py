@@ -28,7 +28,7 @@ from bflray.protocol.state import RoundState, RunContext
 from bflray.roles import encode_payload
 from bflray.seeding import Purpose, derive_rng
 
-__all__ = ["AttackStage", "attack_names_of", "poison_params", "run_malicious_mask"]
+__all__ = ["AttackStage", "attack_names_of", "mark_malicious", "poison_params", "run_malicious_mask"]
 
 
 def attack_names_of(config: Config) -> set[str]:
@@ -64,15 +64,22 @@ def poison_params(
     return out
 
 
+def mark_malicious(state: RoundState, config: Config) -> np.ndarray:
+    """The round's reporting hospitals that are malicious (aligned with ``updates``), recorded
+    in the ``malicious`` column and the round's ``malicious`` count."""
+    bad: np.ndarray = run_malicious_mask(config)[state.require_updates().hospital_ids]
+    state.hospital_columns["malicious"] = bad
+    state.record["malicious"] = int(bad.sum())
+    return bad
+
+
 class AttackStage:
     name = "attack"
 
     def __call__(self, state: RoundState, ctx: RunContext) -> None:
         updates = state.require_updates()
         config = ctx.config
-        bad = run_malicious_mask(config)[updates.hospital_ids]
-        state.hospital_columns["malicious"] = bad
-        state.record["malicious"] = int(bad.sum())
+        bad = mark_malicious(state, config)
         if not bad.any():
             return
         params = poison_params(

@@ -33,14 +33,13 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from bflray.attacks import run_malicious_mask
 from bflray.attacks.forged_outputs import forge_outputs
 from bflray.attacks.inflated_samples import inflate_counts
 from bflray.attacks.ood_kappa import Predict, ood_rng, ood_tuples
 from bflray.attacks.sybil import sybil_copies
 from bflray.config import Config
 from bflray.models.por_stacked import PoRHeadStacked
-from bflray.protocol.stages.attack import attack_names_of, poison_params
+from bflray.protocol.stages.attack import attack_names_of, mark_malicious, poison_params
 from bflray.protocol.state import RoundState, RunContext
 
 __all__ = ["PoRAttackStage", "head_predict", "poison_head"]
@@ -97,9 +96,7 @@ class PoRAttackStage:
     def __call__(self, state: RoundState, ctx: RunContext) -> None:
         updates = state.require_updates()
         config = ctx.config
-        bad = run_malicious_mask(config)[updates.hospital_ids]
-        state.hospital_columns["malicious"] = bad
-        state.record["malicious"] = int(bad.sum())
+        bad = mark_malicious(state, config)
         if not bad.any():
             return
         head = _head(ctx)
