@@ -41,7 +41,7 @@ from bflray.attacks.registry import (
     register_attack,
 )
 from bflray.attacks.scaling import scaling
-from bflray.attacks.selection import malicious_mask, run_malicious_mask
+from bflray.attacks.selection import TARGETED, active_attacks, malicious_mask, run_malicious_mask, targeted_attacks
 from bflray.attacks.sign_flip import sign_flip
 
 #: The registered attacks that replace a hospital's update (site ``update``), by name.
@@ -50,8 +50,8 @@ MODEL_ATTACKS: dict[str, Callable[..., np.ndarray]] = {
 }
 
 __all__ = [
-    "MODEL_ATTACKS", "AttackError", "AttackInfo", "DataAttack", "ModelAttack", "alie", "apply_trigger", "attack_info",
+    "MODEL_ATTACKS", "TARGETED", "AttackError", "AttackInfo", "DataAttack", "ModelAttack", "active_attacks", "alie", "apply_trigger", "attack_info",
     "attack_names", "backdoor", "declare_attack", "free_riding", "gaussian_noise", "ipm", "label_flip",
     "malicious_mask", "min_max", "min_sum", "model_replacement", "parse_kind", "register_attack",
-    "run_malicious_mask", "scaling", "sign_flip", "targeted_label_flip",
+    "run_malicious_mask", "scaling", "sign_flip", "targeted_attacks", "targeted_label_flip",
 ]

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from bflray.attacks.registry import parse_kind
 from bflray.seeding import FEDERATION, Purpose, derive_rng
 
 if TYPE_CHECKING:
@@ -31,3 +32,20 @@ def run_malicious_mask(config: Config) -> np.ndarray:
         seed=config.experiment.seed, num_hospitals=config.federation.hospitals,
         malicious_fraction=config.attack.malicious_fraction,
     )
+
+
+def active_attacks(config: Config) -> set[str]:
+    """The attack names of ``attack.kind`` that act in the run (none when η = 0)."""
+    if config.attack.malicious_fraction <= 0:
+        return set()
+    return {info.name for info in parse_kind(config.attack.kind)}
+
+
+#: Attacks aimed at a class, whose success rate a run measures (``attack.target_class``).
+TARGETED = ("targeted_label_flip", "backdoor")
+
+
+def targeted_attacks(config: Config) -> list[str]:
+    """The targeted attacks of ``attack.kind``, whatever η: a clean run measures the baseline."""
+    names = {info.name for info in parse_kind(config.attack.kind)}
+    return [n for n in TARGETED if n in names]

@@ -66,26 +66,18 @@ def _single_label_metrics(logits: Floats, labels: Ints) -> dict[str, float]:
     precision, recall, f1 = _macro_scores(predictions[:, None] == classes, labels[:, None] == classes)
     probabilities = _softmax(logits)
     aurocs = [_auroc(probabilities[:, k], labels == k) for k in range(logits.shape[1])]
-    return {
-        "accuracy": float(np.mean(predictions == labels)),
-        "precision": precision,
-        "recall": recall,
-        "f1": f1,
-        "auroc": _nan_mean(aurocs),
-    }
+    return _report(float(np.mean(predictions == labels)), precision, recall, f1, aurocs)
 
 
 def _multi_label_metrics(logits: Floats, labels: Bools) -> dict[str, float]:
     predictions = logits > 0.0  # sigmoid(logit) > 0.5
     precision, recall, f1 = _macro_scores(predictions, labels)
     aurocs = [_auroc(logits[:, k], labels[:, k]) for k in range(logits.shape[1])]
-    return {
-        "accuracy": float(np.mean(predictions == labels)),
-        "precision": precision,
-        "recall": recall,
-        "f1": f1,
-        "auroc": _nan_mean(aurocs),
-    }
+    return _report(float(np.mean(predictions == labels)), precision, recall, f1, aurocs)
+
+
+def _report(accuracy: float, precision: float, recall: float, f1: float, aurocs: list[float]) -> dict[str, float]:
+    return {"accuracy": accuracy, "precision": precision, "recall": recall, "f1": f1, "auroc": _nan_mean(aurocs)}
 
 
 def _softmax(logits: Floats) -> Floats:

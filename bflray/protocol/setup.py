@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from bflray.attacks import active_attacks
 from bflray.attacks.colluding_validators import colluding_count
 from bflray.chain.binding import rpc_for
 from bflray.chain.client import Chain
@@ -21,7 +22,6 @@ from bflray.config import Config
 from bflray.privacy import PrivacyAccountant, PrivacyBudget
 from bflray.protocol.backend import Backend
 from bflray.protocol.secure import SecureAggregation
-from bflray.protocol.stages.attack import attack_names_of
 from bflray.protocol.stages.basic import round_target
 from bflray.protocol.stages.privacy import make_accountant
 from bflray.protocol.stages.voting import deploy_flock
@@ -110,7 +110,7 @@ def chain_validators(config: Config, backend: Backend, store_root: Path, model: 
     if config.experiment.pipeline == "por":
         por = PoRCheck(model.logits, config.por.epsilon, model.spec.num_outputs)
     byzantine = config.voting.byzantine_validators
-    if "colluding_validators" in attack_names_of(config):
+    if "colluding_validators" in active_attacks(config):
         byzantine = colluding_count(validators=config.voting.validators,
                                     malicious_fraction=config.attack.malicious_fraction, byzantine_validators=byzantine)
     factories = [

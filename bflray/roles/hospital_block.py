@@ -17,8 +17,7 @@ import torch
 
 from bflray.attacks.lazy import lazy_epochs
 from bflray.attacks.poison import poison_block_data
-from bflray.attacks.registry import parse_kind
-from bflray.attacks.selection import run_malicious_mask
+from bflray.attacks.selection import active_attacks, run_malicious_mask
 
 from bflray.config import Config
 from bflray.data.federated import prepare_federated_data
@@ -115,9 +114,9 @@ class HospitalBlock:
             features, labels, config=config, hospital_ids=self.hospital_ids, starts=starts, sizes=sizes,
             num_classes=num_classes, image_shape=image_shape,
         )
-        names = {i.name for i in parse_kind(config.attack.kind)} if config.attack.malicious_fraction > 0 else set()
         #: Lazy hospitals of the block (the ``lazy`` attack): they train ``attack.lazy_epochs`` epochs.
-        self.lazy = run_malicious_mask(config)[self.hospital_ids] if "lazy" in names else np.zeros(stop - first, bool)
+        lazy = "lazy" in active_attacks(config)
+        self.lazy = run_malicious_mask(config)[self.hospital_ids] if lazy else np.zeros(stop - first, bool)
         # Training reads the samples where it runs: on the shard's GPU when it has one.
         device = resolve_device(config.runtime.device) if self.trains_on_device else torch.device("cpu")
         self.features = torch.from_numpy(np.ascontiguousarray(features)).to(device)
@@ -210,6 +209,12 @@ class HospitalBlock:
         )
         return GradientSum(total, int(self.num_samples[local].sum()))
 
+    def _validation(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """Features and labels of the validation samples of the block's ``i``-th hospital."""
+        start, size = int(self.validation_starts[i]), int(self.validation_sizes[i])
+        rows = slice(start, start + size)
+        return self.features[rows].cpu().numpy(), self.labels[rows].cpu().numpy()
+
     def evaluate_global(self, params: np.ndarray) -> dict[str, np.ndarray]:
         """The global model on each hospital's validation split: per hospital accuracy and
         cross-entropy (NaN for a hospital without validation samples)."""
@@ -217,10 +222,7 @@ class HospitalBlock:
         loss = np.full(len(self.hospital_ids), np.nan)
         state = np.array(params, dtype=np.float32)  # Ray's arrays are read-only
         for i in np.flatnonzero(self.validation_sizes):
-            start, size = int(self.validation_starts[i]), int(self.validation_sizes[i])
-            x = self.features[start : start + size].cpu().numpy()
-            y = self.labels[start : start + size].cpu().numpy()
-            accuracy[i], loss[i] = evaluate(self.model, state, x, y)
+            accuracy[i], loss[i] = evaluate(self.model, state, *self._validation(int(i)))
         return {"hospital_ids": self.hospital_ids, "accuracy": accuracy, "loss": loss}
 
     def score_candidate(self, previous: np.ndarray, candidate: np.ndarray, voters: np.ndarray) -> dict[str, np.ndarray]:
@@ -233,11 +235,9 @@ class HospitalBlock:
         local = (voters[lo:hi] - self.first).astype(np.int64)
         scores = np.full((2, len(local)), np.nan)
         for j, i in enumerate(local):
-            start, size = int(self.validation_starts[i]), int(self.validation_sizes[i])
-            if size == 0:
+            if self.validation_sizes[i] == 0:
                 continue
-            x = self.features[start : start + size].cpu().numpy()
-            y = self.labels[start : start + size].cpu().numpy()
+            x, y = self._validation(int(i))
             for k, params in enumerate((candidate, previous)):
                 scores[k, j] = evaluate(self.model, params, x, y)[0]
         return {"hospital_ids": self.hospital_ids[local], "candidate": scores[0], "previous": scores[1]}

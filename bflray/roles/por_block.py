@@ -20,7 +20,7 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from bflray.attacks import apply_trigger
+from bflray.attacks import apply_trigger, targeted_attacks
 from bflray.config import Config
 from bflray.errors import ConfigError
 from bflray.evaluation import attack_success_rate
@@ -52,7 +52,7 @@ class PoRHospitalBlock(HospitalBlock):
         self._test_kappa: list[torch.Tensor] = []
         self._triggered_kappa: list[torch.Tensor] = []  # the backdoor's triggered test images, per encoder
         attack = config.attack
-        self._targeted = [n for n in ("targeted_label_flip", "backdoor") if n in attack.kind.split("+")]
+        self._targeted = targeted_attacks(config)
         others = self._test_labels != attack.target_class
         self._triggered_pixels = torch.from_numpy(
             apply_trigger(dataset.features[self.data.test][others.numpy()].astype(np.float32), dataset.image_shape,

@@ -20,7 +20,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from bflray.attacks import parse_kind, run_malicious_mask
+from bflray.attacks import active_attacks, parse_kind, run_malicious_mask
 from bflray.attacks.inflated_samples import inflate_counts
 from bflray.attacks.sybil import sybil_copies
 from bflray.config import Config
@@ -28,14 +28,7 @@ from bflray.protocol.state import RoundState, RunContext
 from bflray.roles import encode_payload
 from bflray.seeding import Purpose, derive_rng
 
-__all__ = ["AttackStage", "attack_names_of", "mark_malicious", "poison_params", "run_malicious_mask"]
-
-
-def attack_names_of(config: Config) -> set[str]:
-    """The names in ``attack.kind`` (empty when nobody is malicious)."""
-    if config.attack.malicious_fraction <= 0:
-        return set()
-    return {info.name for info in parse_kind(config.attack.kind)}
+__all__ = ["AttackStage", "mark_malicious", "poison_params", "run_malicious_mask"]
 
 
 def poison_params(
@@ -86,7 +79,7 @@ class AttackStage:
             updates.params, state.global_params, bad, updates.hospital_ids, config=config, round_=state.round
         )
         counts = updates.num_samples
-        if "inflated_samples" in attack_names_of(config):
+        if "inflated_samples" in active_attacks(config):
             counts = inflate_counts(counts, bad, config.attack.sample_inflation)
             state.weights = counts.astype(np.float64)
             state.hospital_columns["num_samples"] = counts

@@ -21,13 +21,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from bflray.attacks import apply_trigger
+from bflray.attacks import apply_trigger, targeted_attacks
 from bflray.evaluation import attack_success_rate, classification_metrics, worst_decile
 from bflray.models.stacked import predict_logits
 from bflray.protocol.state import HeldOutSet, RoundState, RunContext
-
-TARGETED = ("targeted_label_flip", "backdoor")
-
 
 class EvaluateStage:
     name = "evaluate"
@@ -54,7 +51,7 @@ class EvaluateStage:
 def attack_success(ctx: RunContext, params: np.ndarray, predictions: np.ndarray) -> float | None:
     """The targeted attack's success rate on the test split, or ``None`` when ``attack.kind`` has none."""
     cfg = ctx.config.attack
-    names = {n for n in TARGETED if n in cfg.kind.split("+")}
+    names = targeted_attacks(ctx.config)
     test: HeldOutSet = ctx.test_set
     labels = np.asarray(test.labels)
     if not names or labels.ndim != 1:

@@ -29,7 +29,8 @@ from bflray.por import (
 from bflray.protocol.state import RoundState, RunContext
 
 
-def _head(ctx: RunContext) -> PoRHeadStacked:
+def por_head(ctx: RunContext) -> PoRHeadStacked:
+    """The run's PoR head (the stages need ``model.name = 'por_head'``)."""
     if not isinstance(ctx.model, PoRHeadStacked):
         raise TypeError(f"the PoR stages need the por_head model, got {type(ctx.model).__name__}")
     return ctx.model
@@ -55,7 +56,7 @@ class ValidateRankStage:
 
     def __call__(self, state: RoundState, ctx: RunContext) -> None:
         cfg = ctx.config.por
-        head = _head(ctx)
+        head = por_head(ctx)
         txs = state.transactions
         n = len(txs)
         result = validate_transactions(txs, head.logits, epsilon=cfg.epsilon, num_classes=head.spec.num_outputs)

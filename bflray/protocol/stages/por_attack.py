@@ -33,13 +33,15 @@ from dataclasses import replace
 import numpy as np
 import torch
 
+from bflray.attacks import active_attacks
 from bflray.attacks.forged_outputs import forge_outputs
 from bflray.attacks.inflated_samples import inflate_counts
 from bflray.attacks.ood_kappa import Predict, ood_rng, ood_tuples
 from bflray.attacks.sybil import sybil_copies
 from bflray.config import Config
 from bflray.models.por_stacked import PoRHeadStacked
-from bflray.protocol.stages.attack import attack_names_of, mark_malicious, poison_params
+from bflray.protocol.stages.attack import mark_malicious, poison_params
+from bflray.protocol.stages.por import por_head
 from bflray.protocol.state import RoundState, RunContext
 
 __all__ = ["PoRAttackStage", "head_predict", "poison_head"]
@@ -63,7 +65,7 @@ def poison_head(
     out[:, :num_params] = poison_params(
         out[:, :num_params], base[:num_params], bad, hospital_ids, config=config, round_=round_
     )
-    if "sybil" in attack_names_of(config):
+    if "sybil" in active_attacks(config):
         out = sybil_copies(out, np.flatnonzero(bad))
     return out
 
@@ -82,12 +84,6 @@ def head_predict(head: PoRHeadStacked) -> Predict:
     return predict
 
 
-def _head(ctx: RunContext) -> PoRHeadStacked:
-    if not isinstance(ctx.model, PoRHeadStacked):
-        raise TypeError(f"the PoR attack stage needs the por_head model, got {type(ctx.model).__name__}")
-    return ctx.model
-
-
 class PoRAttackStage:
     """What the round's malicious PoR hospitals publish (see the module docstring)."""
 
@@ -99,8 +95,8 @@ class PoRAttackStage:
         bad = mark_malicious(state, config)
         if not bad.any():
             return
-        head = _head(ctx)
-        names = attack_names_of(config)
+        head = por_head(ctx)
+        names = active_attacks(config)
         rows = np.flatnonzero(bad)
         params = poison_head(
             updates.params, state.global_params, bad, updates.hospital_ids, num_params=head.num_params,

@@ -41,7 +41,8 @@ from bflray.chain.params import Plan, ReputationParams, Stakes, fixed
 from bflray.config import Config
 from bflray.protocol.cohort import Cohort
 from bflray.attacks.dishonest_voting import cast_votes
-from bflray.protocol.stages.attack import attack_names_of, run_malicious_mask
+from bflray.attacks import active_attacks
+from bflray.protocol.stages.attack import run_malicious_mask
 from bflray.protocol.stages.basic import build_plan
 from bflray.protocol.stages.chain_plan import federation_of
 from bflray.protocol.state import RoundState, RunContext
@@ -120,7 +121,7 @@ class VoteStage:
                     info.scores[int(h)] = (float(c), float(p))
             voters = np.asarray(info.voters, dtype=np.int64)
             verdicts = np.array([vote_rule(*info.scores[int(h)], cfg.epsilon) for h in voters], dtype=bool)
-            lying = malicious[voters] if "dishonest_voting" in attack_names_of(ctx.config) else np.zeros(len(voters), bool)
+            lying = malicious[voters] if "dishonest_voting" in active_attacks(ctx.config) else np.zeros(len(voters), bool)
             for h, vote in zip(voters, cast_votes(verdicts, lying), strict=True):
                 info.votes[int(h)] = bool(vote)
             result = fed.vote(state.round, info.votes, cfg.mode)
