@@ -26,16 +26,19 @@ declare_attack(
 )
 
 
-def forge_outputs(labels: np.ndarray, *, num_classes: int) -> np.ndarray:
-    """The forged ŷ of one or more transactions: the one-hot of ``labels``.
+def forge_outputs(labels: np.ndarray, *, num_classes: int, multi_label: bool = False) -> np.ndarray:
+    """The forged ŷ of one or more transactions: the one-hot of ``labels`` (for a multi-label
+    task the 0/1 targets themselves, a certain answer on every label).
 
     Parameters
     ----------
     labels:
         Ground-truth class indices y, any shape (``m`` for one transaction, ``n × m`` for
-        several), each in ``[0, num_classes)``.
+        several), each in ``[0, num_classes)``; multi-label: 0/1 targets of shape ``… × C``.
     num_classes:
-        C, the task's number of classes.
+        C, the task's number of classes (labels).
+    multi_label:
+        Whether ``labels`` are multi-label targets.
 
     Returns
     -------
@@ -44,6 +47,10 @@ def forge_outputs(labels: np.ndarray, *, num_classes: int) -> np.ndarray:
     labels = np.asarray(labels)
     if num_classes < 1:
         raise ValueError(f"forged_outputs: num_classes = {num_classes}, must be ≥ 1")
+    if multi_label:
+        if labels.shape[-1:] != (num_classes,) or not np.isin(labels, (0, 1)).all():
+            raise ValueError(f"forged_outputs: multi-label targets must be 0/1 of shape … × {num_classes}, got shape {labels.shape}")
+        return labels.astype(np.float32)
     if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
         raise ValueError(
             f"forged_outputs: labels in [{labels.min()}, {labels.max()}] fall outside [0, {num_classes}) "

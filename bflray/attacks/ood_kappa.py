@@ -76,7 +76,8 @@ def out_of_domain_kappa(kappa: np.ndarray, *, rng: np.random.Generator) -> np.nd
 
 
 def ood_tuples(
-    states: np.ndarray, kappa: np.ndarray, *, predict: Predict, rngs: Sequence[np.random.Generator]
+    states: np.ndarray, kappa: np.ndarray, *, predict: Predict, rngs: Sequence[np.random.Generator],
+    multi_label: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The EDI tuples (κ, ŷ, y) that n malicious hospitals publish instead of their real ones.
 
@@ -90,12 +91,15 @@ def ood_tuples(
         The classifiers' probabilities on given κ (:data:`Predict`).
     rngs:
         One generator per hospital (:func:`ood_rng`).
+    multi_label:
+        A multi-label task: the outputs are per-label probabilities and each junk datapoint is
+        labelled with the labels its classifier finds more likely present than not.
 
     Returns
     -------
     ``(kappa, outputs, labels)``: the junk κ (float32, n × m × K × W), each classifier's own
     probabilities on its junk (float32, n × m × C, so eq. (1) holds) and the class each
-    predicts there (int64, n × m).
+    predicts there (int64, n × m; multi-label: its 0/1 answers, n × m × C).
     """
     states = np.asarray(states, dtype=np.float32)
     kappa = np.asarray(kappa, dtype=np.float32)
@@ -108,4 +112,5 @@ def ood_tuples(
         return kappa.copy(), np.zeros((0, kappa.shape[1], 0), dtype=np.float32), np.zeros((0, kappa.shape[1]), np.int64)
     junk = np.stack([out_of_domain_kappa(k, rng=rng) for k, rng in zip(kappa, rngs, strict=True)])
     outputs = np.asarray(predict(states, junk), dtype=np.float32)
-    return junk, outputs, outputs.argmax(axis=-1).astype(np.int64)
+    labels = (outputs > 0.5) if multi_label else outputs.argmax(axis=-1)
+    return junk, outputs, labels.astype(np.int64)

@@ -14,7 +14,9 @@ real sample, 0 on padding), ``x̂`` the normalised input, ``z = γ x̂ + β``,
 ``a = relu(z W₁ + b₁) ⊙ k`` (``k`` the 0/1 dropout mask) and ``logits = s a W₂ + b₂`` (s =
 1/(1-p)):
 
-* ``∂L/∂logits = w ⊙ (softmax(logits) − onehot(y))``, ``∂b₂ = Σ_i``, ``∂W₂ = s aᵀ ∂logits``;
+* ``∂L/∂logits = w ⊙ (softmax(logits) − onehot(y))``, ``∂b₂ = Σ_i``, ``∂W₂ = s aᵀ ∂logits``
+  (a multi-label task's loss is the binary cross-entropy averaged over its K labels,
+  ``Σ_i w_i/K Σ_k (softplus(z_ik) − y_ik z_ik)``, so ``∂L/∂logits = w/K ⊙ (σ(logits) − y)``);
 * ``∂h = s (∂logits W₂ᵀ) ⊙ [a > 0]`` (a unit is live where it is both active and kept),
   ``∂b₁ = Σ_i ∂h``, ``∂W₁ = zᵀ ∂h``;
 * ``∂z = ∂h W₁ᵀ``, ``∂γ = Σ_i ∂z ⊙ x̂``, ``∂β = Σ_i ∂z``.
@@ -161,7 +163,12 @@ class HeadSpec:
         weight = mask.unsqueeze(2).to(x.dtype)  # nb × C × 1 × B
         if reduction == "mean":
             weight = weight / count.view(nb, c, 1, 1).clamp(min=1)
-        target = torch.nn.functional.one_hot(batches.labels, self.num_classes).transpose(2, 3).to(x.dtype).mul_(weight)
+        multi_label = batches.labels.dim() == 4  # nb × C × B × K 0/1 targets
+        if multi_label:  # the mean over the K labels' binary cross-entropies: 1/K in every weight
+            weight = weight / self.num_classes
+            target = batches.labels.transpose(2, 3).to(x.dtype).mul_(weight)
+        else:
+            target = torch.nn.functional.one_hot(batches.labels, self.num_classes).transpose(2, 3).to(x.dtype).mul_(weight)
 
         def buffer(name: str, shape: tuple[int, int]) -> torch.Tensor:
             return scratch(workspace, f"head_{name}", (c, *shape), x.dtype, x.device)
@@ -169,7 +176,7 @@ class HeadSpec:
         epoch = _HeadEpoch(
             x=x, mean=mean, rstd=rstd, target=target, weight=weight, z=buffer("z", (b, f)), dz=buffer("dz", (b, f)),
             hidden=buffer("hidden", (b, self.hidden)), dhidden=buffer("dhidden", (b, self.hidden)),
-            logits=buffer("logits", (self.num_classes, b)),
+            logits=buffer("logits", (self.num_classes, b)), multi_label=multi_label,
         )
         return epoch, running
 
@@ -198,9 +205,14 @@ class HeadSpec:
         if keep is not None:
             a.mul_(keep)
         logits = torch.baddbmm(b2.unsqueeze(2), w2.transpose(1, 2), a.transpose(1, 2), alpha=s, out=ep.logits)
-        logp = torch.log_softmax(logits, dim=1)  # C × classes × B
-        losses = (logp * target).sum(dim=(1, 2)).neg_()
-        dlogits = logp.exp_().mul_(ep.weight[batch]).sub_(target)
+        if ep.multi_label:  # Σ w/K (softplus(z) − y z) per hospital; ∂/∂z = w/K (σ(z) − y)
+            w = ep.weight[batch]
+            losses = torch.nn.functional.softplus(logits).mul_(w).sum(dim=(1, 2)).sub_((logits * target).sum(dim=(1, 2)))
+            dlogits = torch.sigmoid(logits).mul_(w).sub_(target)
+        else:
+            logp = torch.log_softmax(logits, dim=1)  # C × classes × B
+            losses = (logp * target).sum(dim=(1, 2)).neg_()
+            dlogits = logp.exp_().mul_(ep.weight[batch]).sub_(target)
         da = torch.bmm(dlogits.transpose(1, 2), w2.transpose(1, 2), out=ep.dhidden)  # before W₂ moves
         # ∂h / s, in place over ∂a (masked_fill_ is ~10× slower)
         dh = torch.ops.aten.threshold_backward.grad_input(da, a, 0.0, grad_input=da)
@@ -259,10 +271,11 @@ class _HeadEpoch:
     x: torch.Tensor  # nb × C × B × F, as gathered
     mean: torch.Tensor  # nb × C × 1 × F: each batch's mean over its real samples
     rstd: torch.Tensor  # nb × C × 1 × F: 1 / √(biased variance + ε)
-    target: torch.Tensor  # nb × C × classes × B: one-hot labels times each sample's loss weight
-    weight: torch.Tensor  # nb × C × 1 × B
+    target: torch.Tensor  # nb × C × classes × B: one-hot labels (multi-label: 0/1 targets) times each sample's loss weight
+    weight: torch.Tensor  # nb × C × 1 × B (multi-label: divided by the number of labels)
     z: torch.Tensor
     dz: torch.Tensor
     hidden: torch.Tensor
     dhidden: torch.Tensor
     logits: torch.Tensor
+    multi_label: bool = False

@@ -18,6 +18,8 @@ from typing import Literal, Protocol, runtime_checkable
 import numpy as np
 import torch
 
+from bflray.models.outputs import correct, label_tensor, mean_loss
+
 
 @dataclass(frozen=True)
 class EpochBatches:
@@ -25,7 +27,8 @@ class EpochBatches:
     contiguous block ``x[j]`` (C × B × F), so a step reads one slab of memory.
 
     ``x``: nb × C × B × F float32 (padding rows hold arbitrary real samples);
-    ``labels``: nb × C × B int64; ``mask``: nb × C × B bool, False marks padding.
+    ``labels``: nb × C × B int64 class ids (nb × C × B × K 0/1 for a multi-label task);
+    ``mask``: nb × C × B bool, False marks padding.
     """
 
     x: torch.Tensor
@@ -159,9 +162,8 @@ def predict_logits(model: StackedModel, state: np.ndarray, features: np.ndarray)
 
 
 def evaluate(model: StackedModel, state: np.ndarray, features: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
-    """Accuracy and mean cross-entropy of one model (``state``: length ``size``) on a labelled set."""
+    """Accuracy and mean loss of one model (``state``: length ``size``) on a labelled set: cross-entropy
+    on class ids, binary cross-entropy on multi-label targets (:mod:`bflray.models.outputs`)."""
     logits = predict_logits(model, state, features)
-    y = torch.from_numpy(np.asarray(labels, dtype=np.int64))
-    loss = torch.nn.functional.cross_entropy(logits, y).item()
-    accuracy = (logits.argmax(dim=1) == y).double().mean().item()
-    return float(accuracy), float(loss)
+    y = label_tensor(labels)
+    return float(correct(logits, y).double().mean()), mean_loss(logits, y)

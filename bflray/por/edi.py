@@ -6,6 +6,8 @@ it, and its ground truth y. The encoder λ_i and the raw input never leave the h
 
 A transaction has one canonical byte encoding (a fixed header, then little-endian arrays in
 a fixed order), so its keccak256 is what the chain commits and any validator can recompute.
+The magic says the task: ``EDI1`` for class-id labels (m,), ``EDIM`` for multi-label 0/1
+targets (m × C, e.g. ChestMNIST's findings).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from eth_hash.auto import keccak
 from bflray.errors import BflrayError
 
 _MAGIC = b"EDI1"
+_MAGIC_MULTI_LABEL = b"EDIM"
 _HEADER = struct.Struct("<4sQQIIIII")  # magic, round, hospital, D, m, K, W, C
 
 
@@ -37,9 +40,10 @@ class EDITransaction:
     kappa:
         κ: m encoded datapoints, float32 (m × K × W).
     outputs:
-        ŷ: the classifier's outputs on κ (probabilities), float32 (m × C).
+        ŷ: the classifier's outputs on κ (probabilities: softmax, or per-label sigmoid for a
+        multi-label task), float32 (m × C).
     labels:
-        y: ground truth, int64 (m,).
+        y: ground truth, int64: class ids (m,), or multi-label 0/1 targets (m × C).
     """
 
     round: int
@@ -51,7 +55,8 @@ class EDITransaction:
 
     def __post_init__(self) -> None:
         m = self.kappa.shape[0]
-        if self.weights.ndim != 1 or self.kappa.ndim != 3 or self.outputs.ndim != 2 or self.labels.shape != (m,):
+        labels_ok = self.labels.shape in ((m,), (m, *self.outputs.shape[1:]))
+        if self.weights.ndim != 1 or self.kappa.ndim != 3 or self.outputs.ndim != 2 or not labels_ok:
             raise EDIError(
                 f"hospital {self.hospital}: shapes weights {self.weights.shape}, kappa {self.kappa.shape}, "
                 f"outputs {self.outputs.shape}, labels {self.labels.shape} do not form a transaction"
@@ -62,7 +67,8 @@ class EDITransaction:
     def encode(self) -> bytes:
         """The canonical bytes."""
         m, k, w = self.kappa.shape
-        header = _HEADER.pack(_MAGIC, self.round, self.hospital, self.weights.shape[0], m, k, w, self.outputs.shape[1])
+        magic = _MAGIC_MULTI_LABEL if self.multi_label else _MAGIC
+        header = _HEADER.pack(magic, self.round, self.hospital, self.weights.shape[0], m, k, w, self.outputs.shape[1])
         return b"".join(
             [
                 header,
@@ -74,6 +80,11 @@ class EDITransaction:
         )
 
     @property
+    def multi_label(self) -> bool:
+        """Whether the labels are per-label 0/1 targets (m × C) rather than class ids."""
+        return self.labels.ndim == 2
+
+    @property
     def hash(self) -> bytes:
         return keccak(self.encode())
 
@@ -83,9 +94,10 @@ class EDITransaction:
         if len(data) < _HEADER.size:
             raise EDIError(f"{len(data)} bytes are too short for an EDI header of {_HEADER.size}")
         magic, round_, hospital, d, m, k, w, c = _HEADER.unpack_from(data)
-        if magic != _MAGIC:
+        if magic not in (_MAGIC, _MAGIC_MULTI_LABEL):
             raise EDIError(f"not an EDI transaction: magic {magic!r}")
-        sizes = [d * 4, m * k * w * 4, m * c * 4, m * 8]
+        label_shape = (m, c) if magic == _MAGIC_MULTI_LABEL else (m,)
+        sizes = [d * 4, m * k * w * 4, m * c * 4, int(np.prod(label_shape)) * 8]
         if len(data) != _HEADER.size + sum(sizes):
             raise EDIError(f"hospital {hospital}: {len(data)} bytes, expected {_HEADER.size + sum(sizes)}")
         offset = _HEADER.size
@@ -96,5 +108,5 @@ class EDITransaction:
         weights, kappa, outputs, labels = arrays
         return cls(
             round=round_, hospital=hospital, weights=weights.astype(np.float32), kappa=kappa.reshape(m, k, w).astype(np.float32),
-            outputs=outputs.reshape(m, c).astype(np.float32), labels=labels.astype(np.int64),
+            outputs=outputs.reshape(m, c).astype(np.float32), labels=labels.reshape(label_shape).astype(np.int64),
         )

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from bflray.models.outputs import probabilities as to_probabilities
 from bflray.por.policies import Reduction, Score
 from bflray.por.validation import Logits
 from bflray.seeding import FEDERATION, Purpose, derive_rng
@@ -68,6 +69,7 @@ def score_classifiers(
     256). Chunking does not change results.
     """
     n = states.shape[0]
+    multi_label = labels.dim() > 1  # N × C 0/1 targets: one sigmoid per label
     if committees is not None:  # keep a block near chunk × datapoint_chunk / 4 datapoints, as in the exact mode
         chunk = max(1, min(chunk, chunk * datapoint_chunk // (4 * max(1, committees.shape[1]))))
     rows = []
@@ -77,12 +79,12 @@ def score_classifiers(
             cols = []
             for j in range(0, kappa.shape[0], datapoint_chunk):
                 k = min(j + datapoint_chunk, kappa.shape[0])
-                probabilities = torch.softmax(logits(states[lo:hi], kappa[j:k]), dim=-1)
-                cols.append(score(probabilities, labels[j:k].unsqueeze(0).expand(hi - lo, -1)))
+                probabilities = to_probabilities(logits(states[lo:hi], kappa[j:k]), multi_label=multi_label)
+                cols.append(score(probabilities, labels[j:k].unsqueeze(0).expand(hi - lo, *labels[j:k].shape)))
             rows.append(torch.cat(cols, dim=1))
         else:
             index = torch.from_numpy(np.ascontiguousarray(committees[lo:hi]))
-            probabilities = torch.softmax(logits(states[lo:hi], kappa[index]), dim=-1)
+            probabilities = to_probabilities(logits(states[lo:hi], kappa[index]), multi_label=multi_label)
             rows.append(score(probabilities, labels[index]))
     return torch.cat(rows) if rows else torch.empty(0, 0)
 

@@ -217,7 +217,7 @@ class HospitalBlock:
 
     def evaluate_global(self, params: np.ndarray) -> dict[str, np.ndarray]:
         """The global model on each hospital's validation split: per hospital accuracy and
-        cross-entropy (NaN for a hospital without validation samples)."""
+        loss (cross-entropy, or binary cross-entropy for multi-label) (NaN for a hospital without validation samples)."""
         accuracy = np.full(len(self.hospital_ids), np.nan)
         loss = np.full(len(self.hospital_ids), np.nan)
         state = np.array(params, dtype=np.float32)  # Ray's arrays are read-only

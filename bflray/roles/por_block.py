@@ -23,8 +23,9 @@ import torch
 from bflray.attacks import apply_trigger, targeted_attacks
 from bflray.config import Config
 from bflray.errors import ConfigError
-from bflray.evaluation import attack_success_rate
+from bflray.evaluation import backdoor_rows, targeted_success
 from bflray.models.factory import mae_spec
+from bflray.models.outputs import correct, label_tensor, mean_loss, probabilities
 from bflray.models.por_stacked import PoRHeadStacked
 from bflray.por.encoders import SHARED, encode, pretrain_encoder, state_from_bytes, state_to_bytes
 from bflray.roles.hospital_block import HospitalBlock
@@ -48,14 +49,14 @@ class PoRHospitalBlock(HospitalBlock):
         shape = (dataset.channels, dataset.image_size, dataset.image_size)
         self._pixels: torch.Tensor | None = self.features.float().reshape(-1, *shape)
         self._test_pixels = torch.from_numpy(dataset.features[self.data.test].astype(np.float32)).reshape(-1, *shape)
-        self._test_labels = torch.from_numpy(dataset.labels[self.data.test].astype(np.int64))
+        self._test_labels = label_tensor(dataset.labels[self.data.test])
         self._test_kappa: list[torch.Tensor] = []
         self._triggered_kappa: list[torch.Tensor] = []  # the backdoor's triggered test images, per encoder
         attack = config.attack
         self._targeted = targeted_attacks(config)
-        others = self._test_labels != attack.target_class
+        others = backdoor_rows(self._test_labels.numpy(), attack.target_class)
         self._triggered_pixels = torch.from_numpy(
-            apply_trigger(dataset.features[self.data.test][others.numpy()].astype(np.float32), dataset.image_shape,
+            apply_trigger(dataset.features[self.data.test][others].astype(np.float32), dataset.image_shape,
                           size=attack.trigger_size, value=attack.trigger_value)
         ).reshape(-1, *shape) if "backdoor" in self._targeted else None
         self._encoder_group = np.zeros(len(self.hospital_ids), dtype=np.int64)
@@ -110,7 +111,9 @@ class PoRHospitalBlock(HospitalBlock):
             train_parts.append(kappa[:, :n].reshape(-1, self.mae.visible_patches * self.mae.width))
             val_parts.append(kappa[0, n:].reshape(-1, self.mae.visible_patches * self.mae.width))
         labels = self.labels
-        train_labels = [labels[s : s + n].repeat(views) for s, n in zip(self.starts, self.num_samples, strict=True)]
+        train_labels = [  # the views of a sample follow each other as its κ rows do
+            labels[s : s + n].repeat(views, *([1] * (labels.dim() - 1))) for s, n in zip(self.starts, self.num_samples, strict=True)
+        ]
         val_labels = [labels[s : s + n] for s, n in zip(self.validation_starts, self.validation_sizes, strict=True)]
         dtype = getattr(torch, self.config.runtime.feature_dtype)
         self.features = torch.cat(train_parts + val_parts).to(dtype).contiguous()
@@ -146,7 +149,7 @@ class PoRHospitalBlock(HospitalBlock):
         model = self._head()
         kappa = self.features[torch.from_numpy(rows)].float().reshape(len(local), m, self.mae.visible_patches, self.mae.width)
         with torch.no_grad():
-            outputs = torch.softmax(model.logits(torch.from_numpy(result.params), kappa), dim=-1)
+            outputs = probabilities(model.logits(torch.from_numpy(result.params), kappa), multi_label=self.labels.dim() > 1)
         extras = {
             "kappa": kappa.numpy(),
             "outputs": outputs.numpy().astype(np.float32),
@@ -156,7 +159,7 @@ class PoRHospitalBlock(HospitalBlock):
 
     def evaluate_global(self, params: np.ndarray) -> dict[str, np.ndarray]:
         """The global head on the test split, as each hospital encodes it: per hospital
-        accuracy and cross-entropy (hospitals sharing an encoder share a result), and the
+        accuracy and loss (hospitals sharing an encoder share a result), and the
         targeted attack's success rate when ``attack.kind`` has one (see
         :mod:`bflray.protocol.stages.evaluate`)."""
         model = self._head()
@@ -164,20 +167,17 @@ class PoRHospitalBlock(HospitalBlock):
         groups = len(self._test_kappa)
         accuracy, loss, success = np.empty(groups), np.empty(groups), np.full(groups, np.nan)
         attack = self.config.attack
-        labels = self._test_labels.numpy()
+        kind = "targeted_label_flip" if "targeted_label_flip" in self._targeted else "backdoor"
         with torch.no_grad():
             for g, kappa in enumerate(self._test_kappa):
                 logits = model.logits(state, kappa)[0]
-                accuracy[g] = float((logits.argmax(dim=1) == self._test_labels).double().mean())
-                loss[g] = float(torch.nn.functional.cross_entropy(logits, self._test_labels))
-                if "targeted_label_flip" in self._targeted:
-                    success[g] = attack_success_rate(
-                        logits.argmax(dim=1).numpy(), labels, target=attack.target_class, source=attack.source_class
-                    )
-                elif self._triggered_kappa:
-                    hit = model.logits(state, self._triggered_kappa[g])[0].argmax(dim=1).numpy()
-                    success[g] = attack_success_rate(
-                        hit, labels[labels != attack.target_class], target=attack.target_class
+                accuracy[g] = float(correct(logits, self._test_labels).double().mean())
+                loss[g] = mean_loss(logits, self._test_labels)
+                if self._targeted:
+                    triggered = model.logits(state, self._triggered_kappa[g])[0].numpy() if self._triggered_kappa else None
+                    success[g] = targeted_success(
+                        kind, logits.numpy(), self._test_labels.numpy(), target=attack.target_class,
+                        source=attack.source_class, triggered_logits=triggered,
                     )
         out = {
             "hospital_ids": self.hospital_ids,

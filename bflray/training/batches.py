@@ -65,7 +65,7 @@ def gather_epoch(
     else:
         stored = scratch(workspace, "gather_stored", (len(rows), f), features.dtype, features.device)
         x.view(-1, f).copy_(torch.index_select(features, 0, rows, out=stored))
-    labels = labels.index_select(0, rows).view(nb, c, batch_size)
+    labels = labels.index_select(0, rows).view(nb, c, batch_size, *labels.shape[1:])
     return EpochBatches(x=x, labels=labels, mask=mask.view(nb, c, batch_size))
 
 

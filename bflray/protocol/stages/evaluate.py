@@ -4,12 +4,8 @@ literature reports it.
 Every round records accuracy and loss, macro precision, recall and F1 and macro AUROC
 (:func:`bflray.evaluation.classification_metrics`; multi-label tasks score each label).
 When ``attack.kind`` has a targeted attack, the round records its success rate ``attack_success_rate``
-whatever η is, so a clean run gives the baseline to compare with:
-
-- ``targeted_label_flip``: the share of test images of ``attack.source_class`` predicted as
-  ``attack.target_class``;
-- ``backdoor``: the share of test images of the other classes, stamped with the trigger,
-  predicted as ``attack.target_class``.
+whatever η is, so a clean run gives the baseline to compare with
+(:func:`bflray.evaluation.targeted_success`, single-label or multi-label).
 
 The last round also scores the global model on every hospital's validation split (a backend
 call, so on the shards) and records the mean and the worst decile of those accuracies
@@ -19,10 +15,10 @@ call, so on the shards) and records the mean and the worst decile of those accur
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from bflray.attacks import apply_trigger, targeted_attacks
-from bflray.evaluation import attack_success_rate, classification_metrics, worst_decile
+from bflray.evaluation import backdoor_rows, classification_metrics, targeted_success, worst_decile
+from bflray.models.outputs import label_tensor, mean_loss
 from bflray.models.stacked import predict_logits
 from bflray.protocol.state import HeldOutSet, RoundState, RunContext
 
@@ -34,8 +30,10 @@ class EvaluateStage:
         logits = predict_logits(ctx.model, state.global_params, test.features)
         labels = np.asarray(test.labels)
         multi = labels.ndim == 2
-        state.record.update(loss=_loss(logits, labels), **classification_metrics(logits.numpy(), labels, multi_label=multi))
-        asr = attack_success(ctx, state.global_params, logits.numpy().argmax(axis=1))
+        state.record.update(
+            loss=mean_loss(logits, label_tensor(labels)), **classification_metrics(logits.numpy(), labels, multi_label=multi)
+        )
+        asr = attack_success(ctx, state.global_params, logits.numpy())
         if asr is not None:
             state.record["attack_success_rate"] = asr
         spread = {"accuracy_hospital_mean": float("nan"), "accuracy_worst_decile": float("nan")}  # one schema per run
@@ -48,27 +46,22 @@ class EvaluateStage:
         state.record.update(spread)
 
 
-def attack_success(ctx: RunContext, params: np.ndarray, predictions: np.ndarray) -> float | None:
-    """The targeted attack's success rate on the test split, or ``None`` when ``attack.kind`` has none."""
+def attack_success(ctx: RunContext, params: np.ndarray, logits: np.ndarray) -> float | None:
+    """The targeted attack's success rate on the test split (``logits``: the global model's on it),
+    or ``None`` when ``attack.kind`` has none."""
     cfg = ctx.config.attack
     names = targeted_attacks(ctx.config)
+    if not names:
+        return None
     test: HeldOutSet = ctx.test_set
     labels = np.asarray(test.labels)
-    if not names or labels.ndim != 1:
-        return None
-    if "targeted_label_flip" in names:
-        return attack_success_rate(predictions, labels, target=cfg.target_class, source=cfg.source_class)
-    others = labels != cfg.target_class
-    triggered = apply_trigger(test.features[others], test.image_shape, size=cfg.trigger_size, value=cfg.trigger_value)
-    hit = predict_logits(ctx.model, params, triggered).numpy().argmax(axis=1)
-    return attack_success_rate(hit, labels[others], target=cfg.target_class)
-
-
-def _loss(logits: torch.Tensor, labels: np.ndarray) -> float:
-    target = torch.from_numpy(labels)
-    if labels.ndim == 2:
-        return float(torch.nn.functional.binary_cross_entropy_with_logits(logits, target.float()))
-    return float(torch.nn.functional.cross_entropy(logits, target.long()))
+    kind = "targeted_label_flip" if "targeted_label_flip" in names else "backdoor"
+    triggered = None
+    if kind == "backdoor":
+        stamped = apply_trigger(test.features[backdoor_rows(labels, cfg.target_class)], test.image_shape,
+                                size=cfg.trigger_size, value=cfg.trigger_value)
+        triggered = predict_logits(ctx.model, params, stamped).numpy()
+    return targeted_success(kind, logits, labels, target=cfg.target_class, source=cfg.source_class, triggered_logits=triggered)
 
 
 __all__ = ["EvaluateStage", "attack_success"]

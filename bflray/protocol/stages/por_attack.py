@@ -39,6 +39,7 @@ from bflray.attacks.inflated_samples import inflate_counts
 from bflray.attacks.ood_kappa import Predict, ood_rng, ood_tuples
 from bflray.attacks.sybil import sybil_copies
 from bflray.config import Config
+from bflray.models.outputs import probabilities
 from bflray.models.por_stacked import PoRHeadStacked
 from bflray.protocol.stages.attack import mark_malicious, poison_params
 from bflray.protocol.stages.por import por_head
@@ -70,16 +71,16 @@ def poison_head(
     return out
 
 
-def head_predict(head: PoRHeadStacked) -> Predict:
-    """Each state's softmax outputs on its own κ (``n × m × K × W``), as a hospital computes
-    its ŷ and validation recomputes it (eval mode)."""
+def head_predict(head: PoRHeadStacked, *, multi_label: bool = False) -> Predict:
+    """Each state's outputs (softmax, or per-label sigmoids for a multi-label task) on its own
+    κ (``n × m × K × W``), as a hospital computes its ŷ and validation recomputes it (eval mode)."""
 
     def predict(states: np.ndarray, kappa: np.ndarray) -> np.ndarray:
         weights = torch.from_numpy(np.array(states, dtype=np.float32))  # copies: torch wants writable arrays
         inputs = torch.from_numpy(np.array(kappa, dtype=np.float32))
         with torch.no_grad():
             logits = head.logits(weights, inputs)
-            return torch.softmax(logits, dim=-1).numpy().astype(np.float32)
+            return probabilities(logits, multi_label=multi_label).numpy().astype(np.float32)
 
     return predict
 
@@ -104,15 +105,18 @@ class PoRAttackStage:
         )
         extras = {name: np.array(values, copy=True) for name, values in updates.extras.items()}
         kappa, outputs, labels = extras["kappa"], extras["outputs"], extras["labels"]
-        predict = head_predict(head)
+        multi_label = labels.ndim == 3  # n × m × C targets
+        predict = head_predict(head, multi_label=multi_label)
         if "ood_kappa" in names:
             rngs = [ood_rng(seed=config.experiment.seed, round_=state.round, hospital=int(updates.hospital_ids[i]))
                     for i in rows]
-            kappa[rows], outputs[rows], labels[rows] = ood_tuples(params[rows], kappa[rows], predict=predict, rngs=rngs)
+            kappa[rows], outputs[rows], labels[rows] = ood_tuples(
+                params[rows], kappa[rows], predict=predict, rngs=rngs, multi_label=multi_label
+            )
         elif not np.array_equal(params[rows], updates.params[rows]):
             outputs[rows] = predict(params[rows], kappa[rows])  # consistent: ŷ of the classifier it publishes
         if "forged_outputs" in names:
-            outputs[rows] = forge_outputs(labels[rows], num_classes=head.spec.num_outputs)
+            outputs[rows] = forge_outputs(labels[rows], num_classes=head.spec.num_outputs, multi_label=multi_label)
         counts = updates.num_samples
         if "inflated_samples" in names:
             counts = inflate_counts(counts, bad, config.attack.sample_inflation)
