@@ -134,6 +134,14 @@ class PoRConfig(_Section):
     top_k: int = Field(0, ge=0, description="top_k_mean: classifiers averaged; 0 = the better half")
     temperature: float = Field(1.0, gt=0.0, description="softmax: temperature on standardised scores")
     committee_size: int = Field(0, ge=0, description="datapoints each classifier is scored on; 0 = all (exact)")
+    kappa_screen: Literal["none", "mahalanobis"] = Field(
+        "mahalanobis",
+        description="κ screen: pooled datapoints whose tokens lie far from the majority's under a robust covariance "
+        "leave the exam (bflray.por.kappa_screen); none: every validated datapoint is pooled",
+    )
+    kappa_screen_threshold: float = Field(
+        7.0, gt=1.0, le=1e6, description="κ screen: a datapoint is left out above this multiple of the median distance"
+    )
 
 
 class VotingConfig(_Section):

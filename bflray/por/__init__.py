@@ -1,7 +1,8 @@
-"""Proof of Reasoning (Calo & Lo): EDI transactions, validation, scoring policies, ranking,
-and aggregation by rank."""
+"""Proof of Reasoning (Calo & Lo): EDI transactions, validation, the κ screen, scoring policies,
+ranking, and aggregation by rank."""
 
 from bflray.por.edi import EDIError, EDITransaction
+from bflray.por.kappa_screen import KAPPA_SCREENS, KappaScreen, screen_kappa
 from bflray.por.policies import get_reduction, get_score, register_reduction, register_score
 from bflray.por.ranking import Ranking, rank_scores, sample_committees, score_classifiers
 from bflray.por.validation import ValidationResult, validate_transactions
@@ -10,6 +11,8 @@ from bflray.por.weighting import rank_weights
 __all__ = [
     "EDIError",
     "EDITransaction",
+    "KAPPA_SCREENS",
+    "KappaScreen",
     "Ranking",
     "ValidationResult",
     "get_reduction",
@@ -20,5 +23,6 @@ __all__ = [
     "register_score",
     "sample_committees",
     "score_classifiers",
+    "screen_kappa",
     "validate_transactions",
 ]

@@ -23,15 +23,20 @@ import torch
 from bflray.attacks import apply_trigger, targeted_attacks
 from bflray.config import Config
 from bflray.errors import ConfigError
-from bflray.evaluation import backdoor_rows, targeted_success
+from bflray.evaluation import backdoor_rows, classification_metrics, targeted_success
+from bflray.models.batch_norm import reestimate_batch_norm
 from bflray.models.factory import mae_spec
-from bflray.models.outputs import correct, label_tensor, mean_loss, probabilities
+from bflray.models.outputs import label_tensor, mean_loss, probabilities
 from bflray.models.por_stacked import PoRHeadStacked
 from bflray.por.encoders import SHARED, encode, pretrain_encoder, state_from_bytes, state_to_bytes
 from bflray.roles.hospital_block import HospitalBlock
 from bflray.roles.messages import RoundPlan, TrainResult
 from bflray.seeding import Purpose, derive_rng
 from bflray.training.synthetic import SyntheticWorkload
+
+
+#: Macro rates every encoder group reports next to accuracy and loss (:func:`bflray.evaluation.classification_metrics`).
+_RATES = ("precision", "recall", "f1", "auroc")
 
 
 class PoRHospitalBlock(HospitalBlock):
@@ -125,6 +130,18 @@ class PoRHospitalBlock(HospitalBlock):
         self._pixels = None
         return {"encoders": len(groups), "rows": int(self.features.shape[0])}
 
+    def _own_statistics_groups(self) -> dict[int, int]:
+        """``{encoder group: block position}`` of the hospitals evaluated with their own
+        BatchNorm statistics: every hospital with its own encoder and two training rows or more."""
+        if self.config.mae.mode != "per_hospital":
+            return {}
+        return {int(self._encoder_group[i]): i for i in range(len(self.hospital_ids)) if self.num_samples[i] >= 2}
+
+    def _training_kappa(self, i: int) -> torch.Tensor:
+        """The block's ``i``-th hospital's training κ (``n × K × W``)."""
+        rows = self.features[int(self.starts[i]) : int(self.starts[i] + self.num_samples[i])]
+        return rows.float().reshape(-1, self.mae.visible_patches, self.mae.width)
+
     def _head(self) -> PoRHeadStacked:
         if not isinstance(self.model, PoRHeadStacked):
             raise ConfigError(f"experiment.pipeline = 'por' needs model.name = 'por_head', got {self.config.model.name!r}")
@@ -159,31 +176,41 @@ class PoRHospitalBlock(HospitalBlock):
 
     def evaluate_global(self, params: np.ndarray) -> dict[str, np.ndarray]:
         """The global head on the test split, as each hospital encodes it: per hospital
-        accuracy and loss (hospitals sharing an encoder share a result), and the
-        targeted attack's success rate when ``attack.kind`` has one (see
-        :mod:`bflray.protocol.stages.evaluate`)."""
+        accuracy, loss, macro precision, recall, F1 and AUROC (hospitals sharing an encoder share
+        a result), and the targeted attack's success rate when ``attack.kind`` has one (see
+        :mod:`bflray.protocol.stages.evaluate`).
+
+        A hospital with its own encoder (``mae.mode = "per_hospital"``) first re-estimates the
+        head's BatchNorm statistics on its own training features
+        (:func:`bflray.models.batch_norm.reestimate_batch_norm`): the global statistics average
+        those of encoders it does not have."""
         model = self._head()
         state = torch.from_numpy(np.array(params, dtype=np.float32)).unsqueeze(0)  # a copy: Ray's arrays are read-only
         groups = len(self._test_kappa)
-        accuracy, loss, success = np.empty(groups), np.empty(groups), np.full(groups, np.nan)
+        metrics = {name: np.full(groups, np.nan) for name in ("accuracy", "loss", *_RATES, "attack_success_rate")}
         attack = self.config.attack
         kind = "targeted_label_flip" if "targeted_label_flip" in self._targeted else "backdoor"
+        labels = self._test_labels.numpy()
+        own = self._own_statistics_groups()
         with torch.no_grad():
             for g, kappa in enumerate(self._test_kappa):
-                logits = model.logits(state, kappa)[0]
-                accuracy[g] = float(correct(logits, self._test_labels).double().mean())
-                loss[g] = mean_loss(logits, self._test_labels)
+                head = state
+                if g in own:  # this hospital's own encoder: the head's BatchNorm statistics re-estimated on its features
+                    head = torch.from_numpy(reestimate_batch_norm(model, params, self._training_kappa(own[g])))[None]
+                logits = model.logits(head, kappa)[0]
+                metrics["loss"][g] = mean_loss(logits, self._test_labels)
+                if torch.isfinite(logits).all():
+                    scores = classification_metrics(logits.numpy(), labels, multi_label=labels.ndim == 2)
+                    for name in ("accuracy", *_RATES):
+                        metrics[name][g] = scores[name]
                 if self._targeted:
-                    triggered = model.logits(state, self._triggered_kappa[g])[0].numpy() if self._triggered_kappa else None
-                    success[g] = targeted_success(
-                        kind, logits.numpy(), self._test_labels.numpy(), target=attack.target_class,
+                    triggered = model.logits(head, self._triggered_kappa[g])[0].numpy() if self._triggered_kappa else None
+                    metrics["attack_success_rate"][g] = targeted_success(
+                        kind, logits.numpy(), labels, target=attack.target_class,
                         source=attack.source_class, triggered_logits=triggered,
                     )
-        out = {
-            "hospital_ids": self.hospital_ids,
-            "accuracy": accuracy[self._encoder_group],
-            "loss": loss[self._encoder_group],
-        }
+        out = {"hospital_ids": self.hospital_ids}
+        out.update({name: values[self._encoder_group] for name, values in metrics.items() if name != "attack_success_rate"})
         if self._targeted:
-            out["attack_success_rate"] = success[self._encoder_group]
+            out["attack_success_rate"] = metrics["attack_success_rate"][self._encoder_group]
         return out

@@ -260,10 +260,13 @@ def test_forged_outputs_are_excluded_by_validation_and_get_no_weight(por_run: Ca
     assert [r["por_datapoints"] for r in rounds] == [4 * 16, 4 * 16]  # only the honest tuples are pooled
 
 
+_UNSCREENED = 'por.kappa_screen="none"'  # no κ screen: every validated datapoint is in the exam
+
+
 @pytest.mark.integration
 def test_ood_kappa_passes_validation_and_lifts_the_attackers_in_the_ranking(por_run: Callable[..., Run]) -> None:
-    clean_rounds, clean = por_run()
-    rounds, rows = por_run(_MALICIOUS, "attack.kind=ood_kappa")
+    clean_rounds, clean = por_run(_UNSCREENED)
+    rounds, rows = por_run(_UNSCREENED, _MALICIOUS, "attack.kind=ood_kappa")
     bad = rows["malicious"]
     assert bad.sum() == 2 * len(rounds) and rows["por_valid"].all()
     # The junk replaces the attackers' real tuples one for one: the pool is as large, 2/6 of it junk.
@@ -275,6 +278,54 @@ def test_ood_kappa_passes_validation_and_lifts_the_attackers_in_the_ranking(por_
     assert gain[bad[first]].min() > gain[~bad[first]].max()
     assert sorted(rows["por_rank"][first & bad]) == [1, 2]
     assert not (clean["por_rank"][(clean["round"] == 1) & bad] <= 2).all()  # they were not both on top before
+
+
+def _attackers_lift(rows: dict[str, np.ndarray], clean: dict[str, np.ndarray], bad: np.ndarray) -> float:
+    """How much more the attackers' round-1 scores rose over the clean run's than the honest
+    classifiers' did (mean gain of ``bad`` minus mean gain of the rest). Round 1's classifiers and
+    the honest datapoints are the same in both runs, so with the summed score their part of the
+    exam cancels: what is left is what the attackers' datapoints (real, junk or none) give each."""
+    first = rows["round"] == 1
+    gain = rows["por_score"][first] - clean["por_score"][clean["round"] == 1]
+    return float(gain[bad[first]].mean() - gain[~bad[first]].mean())
+
+
+@pytest.mark.integration
+def test_the_kappa_screen_leaves_the_junk_out_of_the_exam_and_says_why(por_run: Callable[..., Run]) -> None:
+    rounds, rows = por_run(_MALICIOUS, "attack.kind=ood_kappa")  # the screen is on by default
+    bad = rows["malicious"]
+    assert bad.sum() == 2 * len(rounds) and rows["por_valid"].all()  # eq. (1) holds: the screen is no validation
+    assert (rows["por_screened"][bad] == 16).all() and (rows["por_screened"][~bad] == 0).all()
+    assert all(reason.startswith("κ screen: 16 of 16 datapoints left out") for reason in rows["por_reason"][bad])
+    assert all(reason == "" for reason in rows["por_reason"][~bad])
+    assert [(r["por_screened"], r["por_screened_datapoints"], r["por_datapoints"]) for r in rounds] == [(2, 32, 64)] * 2
+    assert (rows["aggregation_weight"][bad] > 0).all()  # their classifiers are still ranked, on the real exam
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("partition", ["iid", "dirichlet", "ranges"])
+def test_the_kappa_screen_raises_no_false_alarm_on_honest_hospitals(
+    por_run: Callable[..., Run], partition: str
+) -> None:
+    rounds, rows = por_run() if partition == "iid" else por_run(f'data.partition="{partition}"')  # por.toml's is iid
+    assert not rows["por_screened"].any() and [r["por_screened"] for r in rounds] == [0, 0]
+    assert [r["por_datapoints"] for r in rounds] == [96, 96]
+
+
+@pytest.mark.integration
+def test_the_kappa_screen_removes_most_of_the_lift_ood_kappa_gives_the_attackers(por_run: Callable[..., Run]) -> None:
+    # The harm the attack aims at, as the test above measures it: the attackers' score gain over
+    # the honest classifiers' gain, each attacked run against its own clean run.
+    _, attacked = por_run(_UNSCREENED, _MALICIOUS, "attack.kind=ood_kappa")
+    _, defended = por_run(_MALICIOUS, "attack.kind=ood_kappa")
+    bad = attacked["malicious"]
+    np.testing.assert_array_equal(defended["malicious"], bad)
+    undefended_lift = _attackers_lift(attacked, por_run(_UNSCREENED)[1], bad)
+    defended_lift = _attackers_lift(defended, por_run()[1], bad)
+    assert undefended_lift >= 30, f"ood_kappa lifted the attackers by only {undefended_lift:+.1f} rank points"
+    assert defended_lift <= 0.5 * undefended_lift, f"lift {defended_lift:+.1f} screened vs {undefended_lift:+.1f}"
+    rows = defended["round"] == 1
+    assert sorted(defended["por_rank"][rows & bad]) != [1, 2]  # not both on top, as without the screen
 
 
 _RANKED = ("por.aggregation=top_k_mean", "por.score=log_likelihood")  # the bottom half weighs nothing

@@ -11,6 +11,9 @@ the aggregation weights by rank; excluded classifiers get weight 0.
 
 from __future__ import annotations
 
+import logging
+import time
+
 import numpy as np
 import torch
 
@@ -24,9 +27,13 @@ from bflray.por import (
     rank_weights,
     sample_committees,
     score_classifiers,
+    screen_kappa,
     validate_transactions,
 )
+from bflray.por.kappa_screen import MIN_TOKENS_PER_FEATURE
 from bflray.protocol.state import RoundState, RunContext
+
+log = logging.getLogger("bflray")
 
 
 def por_head(ctx: RunContext) -> PoRHeadStacked:
@@ -52,7 +59,19 @@ class EDIStage:
 
 
 class ValidateRankStage:
+    """Validation (eq. 1), the κ screen (``por.kappa_screen``), scoring and ranking (eq. 2).
+
+    The screen runs on the pooled κ of the valid transactions: the datapoints it flags leave
+    the exam, and each transaction's count of them goes to the ``por_screened`` column with
+    the reason in ``por_reason``. The screen judges datapoints, not classifiers: a screened
+    transaction stays valid (``por_valid`` is eq. 1's verdict, which the chain validators
+    re-check) and its classifier is ranked on the remaining exam.
+    """
+
     name = "validate"
+
+    def __init__(self) -> None:
+        self._abstained = False  # warned once per run that the pool was too small to screen
 
     def __call__(self, state: RoundState, ctx: RunContext) -> None:
         cfg = ctx.config.por
@@ -61,14 +80,43 @@ class ValidateRankStage:
         n = len(txs)
         result = validate_transactions(txs, head.logits, epsilon=cfg.epsilon, num_classes=head.spec.num_outputs)
         valid = np.flatnonzero(result.valid)
+        reasons = [r or "" for r in result.reasons]
         scores = np.full(n, np.nan)
         ranks = np.zeros(n, dtype=np.int64)
         weights = np.zeros(n)
+        screened = np.zeros(n, dtype=np.int64)
         datapoints = 0
+        screen_seconds = 0.0
         if len(valid):
+            pooled = np.concatenate([txs[i].kappa for i in valid])
+            pooled_labels = np.concatenate([txs[i].labels for i in valid])
+            keep = np.ones(len(pooled), dtype=bool)
+            if cfg.kappa_screen != "none":
+                started = time.perf_counter()
+                screen = screen_kappa(pooled, threshold=cfg.kappa_screen_threshold)
+                screen_seconds = time.perf_counter() - started
+                if screen.steps == 0 and not self._abstained:
+                    self._abstained = True
+                    log.warning(
+                        "round %d: the κ screen abstains: %d pooled datapoints of %d × %d tokens are too few to fit "
+                        "its scatter (it needs at least %g tokens per feature); out-of-domain κ goes unscreened",
+                        state.round, *pooled.shape, MIN_TOKENS_PER_FEATURE,
+                    )
+                keep = ~screen.flagged
+                bounds = np.cumsum([0] + [len(txs[i].kappa) for i in valid])
+                for i, lo, hi in zip(valid, bounds[:-1], bounds[1:], strict=True):
+                    screened[i] = int(screen.flagged[lo:hi].sum())
+                    if screened[i]:
+                        reasons[i] = (
+                            f"κ screen: {screened[i]} of {hi - lo} datapoints left out of the exam, at up to "
+                            f"{screen.outlyingness[lo:hi].max():.3g} × the median distance > "
+                            f"{cfg.kappa_screen_threshold:g}"
+                        )
             states = torch.from_numpy(np.stack([txs[i].weights for i in valid]))
-            kappa = torch.from_numpy(np.concatenate([txs[i].kappa for i in valid]))
-            labels = torch.from_numpy(np.concatenate([txs[i].labels for i in valid]))
+            if not keep.all():
+                pooled, pooled_labels = pooled[keep], pooled_labels[keep]
+            kappa = torch.from_numpy(np.ascontiguousarray(pooled))
+            labels = torch.from_numpy(np.ascontiguousarray(pooled_labels))
             datapoints = int(kappa.shape[0])
             committees = None
             if 0 < cfg.committee_size < datapoints:
@@ -85,21 +133,36 @@ class ValidateRankStage:
         state.weights = weights
         state.hospital_columns.update(
             por_valid=result.valid, por_error=result.max_error, por_score=scores, por_rank=ranks,
-            por_reason=np.array([r or "" for r in result.reasons], dtype=object),
+            por_reason=np.array(reasons, dtype=object), por_screened=screened,
         )
-        state.record.update(por_excluded=int(n - len(valid)), por_datapoints=datapoints)
+        state.record.update(
+            por_excluded=int(n - len(valid)), por_datapoints=datapoints, por_screened=int((screened > 0).sum()),
+            por_screened_datapoints=int(screened.sum()), por_screen_seconds=screen_seconds,
+        )
 
 
 class PoREvaluateStage:
+    """The global head on the test split as every hospital encodes it (its own encoder): the
+    mean over hospitals of accuracy, loss, macro precision, recall, F1 and AUROC, the worst
+    decile of the accuracies, and the targeted attack's success rate when there is one."""
+
     name = "evaluate"
 
     def __call__(self, state: RoundState, ctx: RunContext) -> None:
         parts = ctx.backend.call("evaluate_global", state.global_params)
-        accuracy = np.concatenate([p["accuracy"] for p in parts])
-        loss = np.concatenate([p["loss"] for p in parts])
-        state.record.update(
-            accuracy=float(accuracy.mean()), loss=float(loss.mean()),
-            accuracy_worst_decile=worst_decile(accuracy),
-        )
+
+        def pooled(name: str) -> np.ndarray:
+            return np.concatenate([p[name] for p in parts])
+
+        accuracy = pooled("accuracy")
+        state.record.update(accuracy=_mean(accuracy), accuracy_worst_decile=worst_decile(accuracy))
+        for name in ("loss", "precision", "recall", "f1", "auroc"):
+            state.record[name] = _mean(pooled(name))
         if all("attack_success_rate" in p for p in parts):  # a targeted attack: mean over the hospitals' encoders
-            state.record["attack_success_rate"] = float(np.concatenate([p["attack_success_rate"] for p in parts]).mean())
+            state.record["attack_success_rate"] = _mean(pooled("attack_success_rate"))
+
+
+def _mean(values: np.ndarray) -> float:
+    """The mean of the finite values (a head with non-finite outputs has none); NaN when none is."""
+    finite = values[np.isfinite(values)]
+    return float(finite.mean()) if len(finite) else float("nan")
