@@ -158,13 +158,21 @@ class _AutogradOnly:
         return getattr(self._spec, name)
 
 
+def _targets(labels: np.ndarray, multi_label: bool) -> torch.Tensor:
+    """Class ids, or C 0/1 targets per sample (a multi-label task: BCE averaged over labels)."""
+    if not multi_label:
+        return torch.from_numpy(labels)
+    return torch.from_numpy((np.random.default_rng(9).random((len(labels), C)) < 0.3).astype(np.int64))
+
+
+@pytest.mark.parametrize("multi_label", [False, True])
 @pytest.mark.parametrize("optimizer", ["sgd", "adam", "svrg"])
-def test_hand_written_backward_equals_autograd_with_dropout_and_float16_features(optimizer: str) -> None:
+def test_hand_written_backward_equals_autograd_with_dropout_and_float16_features(optimizer: str, multi_label: bool) -> None:
     # Prepare: dropout on, uneven sizes, features stored as float16
     features, labels, starts, sizes = _data()
     spec = HeadSpec(num_features=F, hidden=H, num_classes=C, dropout=0.25)
     state = spec.init(np.random.default_rng(4))
-    x, y = torch.from_numpy(features.astype(np.float16)), torch.from_numpy(labels)
+    x, y = torch.from_numpy(features.astype(np.float16)), _targets(labels, multi_label)
     settings = LocalTraining(optimizer=optimizer, epochs=2, batch_size=8, learning_rate=0.1, chunk_size=3)  # type: ignore[arg-type]
     full = None
     if optimizer == "svrg":
@@ -182,11 +190,12 @@ def test_hand_written_backward_equals_autograd_with_dropout_and_float16_features
     np.testing.assert_allclose(manual_losses, autograd_losses, atol=1e-6)
 
 
-def test_full_gradient_of_the_head_is_the_same_by_hand_and_by_autograd() -> None:
+@pytest.mark.parametrize("multi_label", [False, True])
+def test_full_gradient_of_the_head_is_the_same_by_hand_and_by_autograd(multi_label: bool) -> None:
     features, labels, starts, sizes = _data()
     spec = HeadSpec(num_features=F, hidden=H, num_classes=C)
     state = spec.init(np.random.default_rng(5))
-    x, y = torch.from_numpy(features), torch.from_numpy(labels)
+    x, y = torch.from_numpy(features), _targets(labels, multi_label)
     kwargs = {"starts": starts, "sizes": sizes, "batch_size": 8, "chunk_size": 3}
     manual = full_gradient_sum(spec, state, x, y, **kwargs)  # type: ignore[arg-type]
     autograd = full_gradient_sum(_AutogradOnly(spec), state, x, y, **kwargs)  # type: ignore[arg-type]
