@@ -7,15 +7,21 @@ starts from the global head (trained once on all digits) and fine-tunes it on
 q ~ U(0, ``--max-noise``) (at most ``--pool`` distinct heads; further hospitals reuse one
 but publish their own datapoint). Setup (encoder, κ, training the N heads) is not timed; what is
 timed is the ranking: scoring every head on the pooled N datapoints (exact, O(N²)) or on a
-seeded committee of ``--committee`` datapoints each (O(N·s)), reducing and ranking. Kendall τ
-compares the committee ranking with the exact one where the exact one was computed.
+seeded committee of ``--committee`` datapoints each (O(N·s)), drawn ``--sampling`` uniform or
+stratified by label and ``--regions`` κ regions per label (``committee_strata``, the library's
+default), reducing and ranking; the committee time includes building the strata and drawing
+the committees. Kendall τ compares the committee ranking with the exact one where the exact
+one was computed.
 
-Prints one JSON line per (N, mode):
+Prints one JSON line per (N, mode, sampling, s):
 
-    python -m benchmarks.por_scale --n 100,1000,2000,10000 [--committee 64,256,512] [--exact-max 2000]
+    python -m benchmarks.por_scale --n 100,1000,2000,10000 [--committee 128,192,256]
+        [--sampling uniform,stratified] [--regions 1,16] [--exact-max 2000]
 
 ``noise_tau`` is Kendall τ between a ranking and the hospitals' true quality order (least
-label noise first): how well the ranking finds the better classifiers.
+label noise first): how well the ranking finds the better classifiers. ``cpu_seconds`` is the
+process's CPU time over all threads and ``loadavg`` the 1-minute load average when the timing
+ended: on a shared machine wall time depends on what else runs.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ from bflray.models.factory import build_model_spec, mae_spec
 from bflray.models.por_stacked import PoRHeadStacked
 from bflray.por import get_reduction, get_score, rank_scores, sample_committees, score_classifiers
 from bflray.por.encoders import SHARED, EncoderCache, encode, encoder_key, fingerprint, pretrain_encoder, state_from_bytes, state_to_bytes
+from bflray.por.ranking import committee_strata
 
 
 def encoded_digits(cache_dir: Path) -> tuple[torch.Tensor, torch.Tensor, PoRHeadStacked]:
@@ -115,7 +122,13 @@ def train_heads(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", default="100,1000,2000,10000", help="comma-separated numbers of classifiers")
-    parser.add_argument("--committee", default="64,256,512", help="comma-separated committee sizes s")
+    parser.add_argument("--committee", default="128,192,256", help="comma-separated committee sizes s")
+    parser.add_argument(
+        "--sampling", default="stratified", help="comma-separated committee sampling schemes: uniform, stratified"
+    )
+    parser.add_argument(
+        "--regions", default="16", help="stratified: comma-separated κ regions per label (1: by label only)"
+    )
     parser.add_argument("--exact-max", type=int, default=2000, help="largest N scored exactly (O(N²))")
     parser.add_argument("--samples", type=int, default=50, help="fine-tuning examples per distinct head")
     parser.add_argument("--pool", type=int, default=2000, help="distinct heads at most; more hospitals reuse them")
@@ -123,10 +136,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--cache", default="runs/.cache/encoders")
     args = parser.parse_args(argv)
+    schemes = args.sampling.split(",")
+    if unknown := set(schemes) - {"uniform", "stratified"}:
+        parser.error(f"--sampling: unknown schemes {sorted(unknown)}; known: uniform, stratified")
     torch.set_num_threads(args.threads)
     kappa, labels, model = encoded_digits(Path(args.cache))
     score, reduce = get_score("rank_points"), get_reduction("sum")
     global_state = global_head(model, kappa, labels)
+    # Warm up (thread pools, allocator) so that the first timing is not the odd one out.
+    score_classifiers(global_state.repeat(4, 1), kappa[:64], labels[:64], model.logits, score)
     for n in (int(v) for v in args.n.split(",")):
         setup = time.perf_counter()
         states, edi_rows, noise = train_heads(
@@ -136,23 +154,42 @@ def main(argv: list[str] | None = None) -> int:
         setup = time.perf_counter() - setup
         exact = None
         if n <= args.exact_max:
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             exact = rank_scores(score_classifiers(states, pooled, pooled_labels, model.logits, score), reduce)
-            seconds = time.perf_counter() - start
-            _emit(n=n, mode="exact", seconds=seconds, datapoints=n, setup=setup, noise_tau=_tau(-noise, exact.scores))
-        for size in (int(v) for v in args.committee.split(",")):
-            start = time.perf_counter()
-            committees = sample_committees(seed=0, round_=1, classifiers=n, datapoints=n, size=size)
-            sampled = rank_scores(
-                score_classifiers(states, pooled, pooled_labels, model.logits, score, committees=committees), reduce
-            )
-            seconds = time.perf_counter() - start
+            seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
             _emit(
-                n=n, mode="committee", seconds=seconds, datapoints=min(size, n), setup=setup,
-                kendall_tau_to_exact=None if exact is None else _tau(sampled.scores, exact.scores),
-                noise_tau=_tau(-noise, sampled.scores),
+                n=n, mode="exact", seconds=seconds, cpu_seconds=cpu, loadavg=_loadavg(), datapoints=n, setup=setup,
+                noise_tau=_tau(-noise, exact.scores),
             )
+        variants = [(scheme, regions) for scheme in schemes for regions in (
+            [int(v) for v in args.regions.split(",")] if scheme == "stratified" else [None]
+        )]
+        for scheme, regions in variants:
+            for size in (int(v) for v in args.committee.split(",")):
+                start, cpu = time.perf_counter(), time.process_time()
+                strata = None
+                if regions is not None:
+                    strata = committee_strata(pooled_labels.numpy(), pooled.numpy(), regions=regions)
+                committees = sample_committees(seed=0, round_=1, classifiers=n, datapoints=n, size=size, strata=strata)
+                sampled = rank_scores(
+                    score_classifiers(states, pooled, pooled_labels, model.logits, score, committees=committees), reduce
+                )
+                seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+                _emit(
+                    n=n, mode="committee", sampling=scheme, regions=regions,
+                    seconds=seconds, cpu_seconds=cpu, loadavg=_loadavg(),
+                    datapoints=min(size, n), setup=setup,
+                    kendall_tau_to_exact=None if exact is None else _tau(sampled.scores, exact.scores),
+                    noise_tau=_tau(-noise, sampled.scores),
+                )
     return 0
+
+
+def _loadavg() -> float | None:
+    try:
+        return float(Path("/proc/loadavg").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _tau(a: np.ndarray, b: np.ndarray) -> float:
@@ -162,7 +199,9 @@ def _tau(a: np.ndarray, b: np.ndarray) -> float:
 def _emit(**fields: object) -> None:
     line = {"benchmark": "por_scale", **{k: (round(v, 4) if isinstance(v, float) else v) for k, v in fields.items()}}
     print(json.dumps(line), flush=True)
-    print(f"  N={fields['n']} {fields['mode']}: {fields['seconds']:.2f} s", file=sys.stderr)
+    regions = f" regions={fields['regions']}" if fields.get("regions") is not None else ""
+    what = f"{fields['mode']} {fields.get('sampling', '')}{regions} s={fields['datapoints']}".replace("  ", " ")
+    print(f"  N={fields['n']} {what}: {fields['seconds']:.2f} s (load {fields['loadavg']})", file=sys.stderr)
 
 
 if __name__ == "__main__":

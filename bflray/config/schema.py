@@ -134,6 +134,13 @@ class PoRConfig(_Section):
     top_k: int = Field(0, ge=0, description="top_k_mean: classifiers averaged; 0 = the better half")
     temperature: float = Field(1.0, gt=0.0, description="softmax: temperature on standardised scores")
     committee_size: int = Field(0, ge=0, description="datapoints each classifier is scored on; 0 = all (exact)")
+    committee_sampling: Literal["uniform", "stratified"] = Field(
+        "stratified",
+        description="committees: uniform samples, or stratified by label and κ region (bflray.por.ranking.committee_strata)",
+    )
+    committee_regions: int = Field(
+        16, ge=1, le=1024, description="stratified committees: κ-space regions per label; 1 stratifies by label only"
+    )
     kappa_screen: Literal["none", "mahalanobis"] = Field(
         "mahalanobis",
         description="κ screen: pooled datapoints whose tokens lie far from the majority's under a robust covariance "

@@ -108,21 +108,68 @@ class PoRHeadStacked:
 
     def forward_eval(self, p: dict[str, torch.Tensor], buffers: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """Eval-mode logits ``N × B × C``; ``x`` is ``N × B × K·W``, or ``1 × B × K·W`` shared
-        by every head. In eval mode the input BatchNorm and the bottleneck's first are per-head
-        affine maps, so they fold into one (a·κ + c) before the ReLU, and the residual branch's
-        mean over positions is the affine map of κ's mean: the big ``N × B × K × W`` tensor is
-        made once."""
+        by every head.
+
+        In eval mode every BatchNorm is a per-head affine map, so the network folds, per head,
+        into few small matrices before it meets the inputs (:meth:`_fold_eval`): the input
+        BatchNorm and the bottleneck's first make one relu(a·κ + c); the BatchNorms after the
+        convolutions scale their weights and biases; the residual branch's mean over positions
+        commutes with the last 1×1 convolution and the input map, which fold into the first
+        classifier layer. Only a·κ + c, its ReLU (in place), one matrix product and one sum over
+        positions touch the big ``N × B × K × W`` tensor; everything after works on ``W/8``
+        channels (channels first, so that the convolution's shifts run along contiguous memory)
+        or on pooled features. Equal to the unfolded network up to float rounding, of the same
+        size as the unfolded network's. With the smaller blocks of ``score_classifiers``, PoR
+        scoring ran 1.9× faster in committee mode and 3.4× in the exact mode than the unfolded
+        evaluation (W = 64, K = 25, 2 vCPUs).
+
+        (Writing relu(a·κ + c) as a clamp of κ, with a and c moved into the next weights, saves
+        one pass and ran 6-10 % faster, but inactive channels then cancel a·t + c = 0 in
+        float32 instead of giving exactly 0: five times the rounding error on the logits.)
+        """
+        s = self.spec
+        heads = p["bottleneck.body.2.weight"].shape[0]
+        f = self._fold_eval(p, buffers)
+        batch, k, inner = x.shape[1], s.tokens, s.width // s.reduction
+        kappa = x.reshape(x.shape[0], batch, k, s.width)
+        u = torch.addcmul(f["c"][:, None, None, :], f["a"][:, None, None, :], kappa).relu_()
+        # Channels first from here (N × W/8 × B·K): the convolution's shifts then run along
+        # contiguous memory.
+        z = torch.baddbmm(f["b2"].unsqueeze(2), f["w2"], u.view(heads, batch * k, s.width).transpose(1, 2)).relu_()
+        del u
+        # Kernel-3 convolution (padding 1): one product gives the three taps, each then shifted
+        # into place along the positions of its own sequence.
+        taps = torch.baddbmm(f["b3"].unsqueeze(2), f["w3"], z).view(heads, 3, inner, batch, k)
+        y = taps[:, 1]
+        y[..., 1:] += taps[:, 0, ..., :-1]
+        y[..., :-1] += taps[:, 2, ..., 1:]
+        pooled = y.relu_().sum(dim=-1).transpose(1, 2)  # N × B × W/8; 1/K is in z1 and in1
+        g = torch.baddbmm(torch.matmul(kappa.sum(dim=2), f["in1"]) + f["b1"].unsqueeze(1), pooled, f["z1"])
+        if not s.hidden:
+            return g
+        g = g.relu_()
+        for i in range(1, len(s.hidden) + 1):
+            weight, bias = p[f"classifier.{3 * i}.weight"], p[f"classifier.{3 * i}.bias"]
+            g = torch.baddbmm(bias.unsqueeze(1), g, weight.transpose(1, 2))
+            if i < len(s.hidden):
+                g = g.relu_()
+        return g
+
+    def _fold_eval(self, p: dict[str, torch.Tensor], buffers: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Per-head eval-mode weights with the BatchNorms folded in (see :meth:`forward_eval`):
+        ``a``, ``c`` (``N × W``): the map before the first ReLU; ``w2`` (``N × W/8 × W``) and
+        ``b2``: the 1×1 convolution down with the BatchNorm after it; ``w3`` (``N × 3·W/8 ×
+        W/8``, the three taps stacked) and ``b3`` (on the middle tap):
+        the kernel-3 convolution with its BatchNorm; ``in1`` (``N × W × H``), ``z1``
+        (``N × W/8 × H``) and ``b1``: the first classifier layer (the output layer when there is
+        no hidden one) applied to the input map plus the residual branch through the 1×1
+        convolution up, both summed over the K positions (1/K is in ``in1`` and ``z1``)."""
         s = self.spec
         running = self._named_buffers(buffers)
-        kappa = x.reshape(x.shape[0], x.shape[1], s.tokens, s.width)
 
         def affine(prefix: str) -> tuple[torch.Tensor, torch.Tensor]:
             scale = p[f"{prefix}.weight"] * torch.rsqrt(running[f"{prefix}.running_var"] + _EPS)
             return scale, p[f"{prefix}.bias"] - running[f"{prefix}.running_mean"] * scale
-
-        def bn(t: torch.Tensor, prefix: str) -> torch.Tensor:
-            scale, shift = affine(prefix)
-            return t * scale[:, None, None, :] + shift[:, None, None, :]
 
         if s.input_norm:
             scale0, shift0 = affine("norm")
@@ -130,16 +177,26 @@ class PoRHeadStacked:
             scale0 = torch.ones_like(p["bottleneck.body.0.weight"])
             shift0 = torch.zeros_like(scale0)
         scale1, shift1 = affine("bottleneck.body.0")
-        a, c = scale0 * scale1, shift0 * scale1 + shift1
-        z = torch.relu_(torch.addcmul(c[:, None, None, :], a[:, None, None, :], kappa))
-        z = torch.einsum("nbkw,niw->nbki", z, p["bottleneck.body.2.weight"][..., 0]) + _bias(p, "bottleneck.body.2.bias")
-        z = torch.relu(bn(z, "bottleneck.body.3"))
-        z = self._conv3(p, z)
-        z = torch.relu(bn(z + _bias(p, "bottleneck.body.5.bias"), "bottleneck.body.6"))
-        # The mean over positions commutes with the last 1×1 convolution and with the affine map.
-        z_mean = torch.einsum("nbi,nwi->nbw", z.mean(dim=2), p["bottleneck.body.8.weight"][..., 0])
-        h_mean = kappa.mean(dim=2) * scale0[:, None, :] + shift0[:, None, :]
-        return self._classify(p, h_mean + z_mean + p["bottleneck.body.8.bias"][:, None, :], None)
+        scale3, shift3 = affine("bottleneck.body.3")
+        scale6, shift6 = affine("bottleneck.body.6")
+        heads, inner = scale3.shape
+        w2 = p["bottleneck.body.2.weight"][..., 0] * scale3[:, :, None]  # N × W/8 × W
+        w3 = p["bottleneck.body.5.weight"] * scale6[:, :, None, None]  # N × out × in × tap
+        first = p["classifier.0.weight"].transpose(1, 2)  # N × W × H
+        k = s.tokens
+        zeros = torch.zeros_like(scale3)
+        return {
+            "a": scale0 * scale1,
+            "c": shift0 * scale1 + shift1,
+            "w2": w2,
+            "b2": p["bottleneck.body.2.bias"] * scale3 + shift3,
+            "w3": w3.permute(0, 3, 1, 2).reshape(heads, 3 * inner, inner),
+            "b3": torch.cat([zeros, p["bottleneck.body.5.bias"] * scale6 + shift6, zeros], dim=1),  # on the middle tap
+            "in1": (scale0 / k)[:, :, None] * first,
+            "z1": torch.bmm(p["bottleneck.body.8.weight"][..., 0].transpose(1, 2), first) / k,
+            "b1": torch.bmm((shift0 + p["bottleneck.body.8.bias"]).unsqueeze(1), first).squeeze(1)
+            + p["classifier.0.bias"],
+        }
 
     def logits(self, states: torch.Tensor, kappa: torch.Tensor) -> torch.Tensor:
         """Eval-mode logits of N states on their own batches (``N × M × K × W``) or on shared

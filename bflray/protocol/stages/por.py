@@ -21,6 +21,7 @@ from bflray.evaluation import worst_decile
 from bflray.models.por_stacked import PoRHeadStacked
 from bflray.por import (
     EDITransaction,
+    committee_strata,
     get_reduction,
     get_score,
     rank_scores,
@@ -120,9 +121,12 @@ class ValidateRankStage:
             datapoints = int(kappa.shape[0])
             committees = None
             if 0 < cfg.committee_size < datapoints:
+                strata = None
+                if cfg.committee_sampling == "stratified":
+                    strata = committee_strata(pooled_labels, pooled, regions=cfg.committee_regions)
                 committees = sample_committees(
                     seed=ctx.config.experiment.seed, round_=state.round, classifiers=len(valid),
-                    datapoints=datapoints, size=cfg.committee_size,
+                    datapoints=datapoints, size=cfg.committee_size, strata=strata,
                 )
             matrix = score_classifiers(states, kappa, labels, head.logits, get_score(cfg.score), committees=committees)
             ranking = rank_scores(matrix, get_reduction(cfg.reduction))
