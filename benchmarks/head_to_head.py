@@ -31,8 +31,9 @@ import time
 from typing import Any
 
 from benchmarks.robustness_common import (
-    CONFIGS, METHOD_KEY, RUNTIME, AttackSettings, Method, SweepResults, add_common_options, byzantine_bound,
-    data_overrides, emit_record, flock_voting, literal, parse_names, parse_seeds, relative_drop, run_methods,
+    BACKDOOR_ASR, CONFIGS, FLIP_ASR, METHOD_KEY, RUNTIME, AttackSettings, Method, SweepResults, add_common_options,
+    byzantine_bound, data_overrides, emit_record, flock_voting, literal, parse_names, parse_seeds, relative_drop,
+    run_methods,
 )
 
 NAME = "head_to_head"
@@ -129,8 +130,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "rounds": args.rounds, "seeds": seeds, "eta": args.eta, "attacks": attacks, "attack_settings": settings.__dict__,
         "preset_overrides": {p: list(preset_overrides(p, args.hospitals, quick=args.quick)) for p in presets},
         "asr_definitions": {
-            "targeted_label_flip": "share of test images of attack.source_class predicted as attack.target_class",
-            "backdoor": "share of triggered test images of the other classes predicted as attack.target_class",
+            "targeted_label_flip": FLIP_ASR,
+            "backdoor": BACKDOOR_ASR,
             "sign_flip": "untargeted: (A_clean - A_attacked) / A_clean per seed",
         },
         "grid_keys": [METHOD_KEY], "table": table(results, presets, attacks), "errors": errors,

@@ -49,6 +49,13 @@ MEDMNIST_DATASETS = tuple(d for d in get_args(DataConfig.model_fields["dataset"]
 #: In-process runs, no metrics endpoint: a benchmark's cells run one after another.
 RUNTIME = ("runtime.backend=inprocess", "metrics.enabled=false")
 
+#: What each benchmark's ASR column measures (bflray.evaluation.targeted_success); on a multi-label
+#: set (ChestMNIST) "of a class" is "with that finding" and "predicted as" is "predicted present".
+FLIP_ASR = ("share of test images of attack.source_class (multi-label: with the source finding and without the "
+            "target one) predicted as attack.target_class (multi-label: the target finding predicted present)")
+BACKDOOR_ASR = ("share of triggered test images without attack.target_class (multi-label: without the target "
+                "finding) predicted as attack.target_class (multi-label: the target finding predicted present)")
+
 Execute = Callable[[list[tuple[Config, Cell]], str], Iterable[dict[str, Any]]]
 
 

@@ -50,8 +50,9 @@ import time
 from typing import Any
 
 from benchmarks.robustness_common import (
-    CONFIGS, ETA_KEY, KIND_KEY, METHOD_KEY, RUNTIME, AttackSettings, Method, SweepResults, add_common_options,
-    byzantine_bound, data_overrides, emit_record, parse_names, parse_seeds, relative_drop, run_methods,
+    BACKDOOR_ASR, CONFIGS, ETA_KEY, FLIP_ASR, KIND_KEY, METHOD_KEY, RUNTIME, AttackSettings, Method, SweepResults,
+    add_common_options, byzantine_bound, data_overrides, emit_record, parse_names, parse_seeds, relative_drop,
+    run_methods,
 )
 
 NAME = "smpc_table2"
@@ -154,8 +155,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "seeds": parse_seeds(args.seeds), "eta": args.eta, "learning_rate": args.learning_rate,
         "attacks": {a: kinds[a] for a in attacks}, "attack_settings": settings.__dict__,
         "asr_definitions": {
-            "label_flip": "share of test images of attack.source_class predicted as attack.target_class",
-            "backdoor": "share of triggered test images of the other classes predicted as attack.target_class",
+            "label_flip": FLIP_ASR,
+            "backdoor": BACKDOOR_ASR,
             "sign_flip": "untargeted: (A_clean - A_attacked) / A_clean per seed, A_clean the same seed's eta = 0 run",
         },
         "grid_keys": [METHOD_KEY, KIND_KEY, ETA_KEY],
