@@ -46,6 +46,7 @@ TARGETED = ("targeted_label_flip", "backdoor")
 
 
 def targeted_attacks(config: Config) -> list[str]:
-    """The targeted attacks of ``attack.kind``, whatever η: a clean run measures the baseline."""
+    """The targeted attacks of ``attack.kind``, whatever η: a clean run measures the baseline.
+    Both rewrite training data, and a kind holds one data attack at most, so this has one or none."""
     names = {info.name for info in parse_kind(config.attack.kind)}
     return [n for n in TARGETED if n in names]

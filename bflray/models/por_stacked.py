@@ -147,13 +147,7 @@ class PoRHeadStacked:
         g = torch.baddbmm(torch.matmul(kappa.sum(dim=2), f["in1"]) + f["b1"].unsqueeze(1), pooled, f["z1"])
         if not s.hidden:
             return g
-        g = g.relu_()
-        for i in range(1, len(s.hidden) + 1):
-            weight, bias = p[f"classifier.{3 * i}.weight"], p[f"classifier.{3 * i}.bias"]
-            g = torch.baddbmm(bias.unsqueeze(1), g, weight.transpose(1, 2))
-            if i < len(s.hidden):
-                g = g.relu_()
-        return g
+        return self._classify(p, g.relu_(), None, start=1)  # the first classifier layer is folded in
 
     def _fold_eval(self, p: dict[str, torch.Tensor], buffers: torch.Tensor) -> dict[str, torch.Tensor]:
         """Per-head eval-mode weights with the BatchNorms folded in (see :meth:`forward_eval`):
@@ -228,11 +222,17 @@ class PoRHeadStacked:
         z = torch.einsum("nbki,nwi->nbkw", z, p["bottleneck.body.8.weight"][..., 0]) + _bias(p, "bottleneck.body.8.bias")
         return self._classify(p, (h + z).mean(dim=2), keep)
 
-    def _classify(self, p: dict[str, torch.Tensor], g: torch.Tensor, keep: torch.Tensor | None) -> torch.Tensor:
-        """Hidden layers (ReLU, dropout mask ``keep``) and the output layer on pooled ``N × B × W``."""
+    def _classify(
+        self, p: dict[str, torch.Tensor], g: torch.Tensor, keep: torch.Tensor | None, *, start: int = 0
+    ) -> torch.Tensor:
+        """Hidden layers (ReLU, dropout mask ``keep``) and the output layer on pooled ``N × B × W``;
+        with ``start``, ``g`` is the output of hidden layer ``start − 1`` and the layers before are skipped."""
         s = self.spec
         offset = 0
         for i, width in enumerate(s.hidden):
+            if i < start:
+                offset += width
+                continue
             g = torch.relu(torch.baddbmm(p[f"classifier.{3 * i}.bias"].unsqueeze(1), g, p[f"classifier.{3 * i}.weight"].transpose(1, 2)))
             if keep is not None:
                 g = g * keep[:, :, offset : offset + width]

@@ -189,7 +189,6 @@ class PoRHospitalBlock(HospitalBlock):
         groups = len(self._test_kappa)
         metrics = {name: np.full(groups, np.nan) for name in ("accuracy", "loss", *_RATES, "attack_success_rate")}
         attack = self.config.attack
-        kind = "targeted_label_flip" if "targeted_label_flip" in self._targeted else "backdoor"
         labels = self._test_labels.numpy()
         own = self._own_statistics_groups()
         with torch.no_grad():
@@ -206,7 +205,7 @@ class PoRHospitalBlock(HospitalBlock):
                 if self._targeted:
                     triggered = model.logits(head, self._triggered_kappa[g])[0].numpy() if self._triggered_kappa else None
                     metrics["attack_success_rate"][g] = targeted_success(
-                        kind, logits.numpy(), labels, target=attack.target_class,
+                        self._targeted[0], logits.numpy(), labels, target=attack.target_class,
                         source=attack.source_class, triggered_logits=triggered,
                     )
         out = {"hospital_ids": self.hospital_ids}

@@ -55,7 +55,7 @@ def attack_success(ctx: RunContext, params: np.ndarray, logits: np.ndarray) -> f
         return None
     test: HeldOutSet = ctx.test_set
     labels = np.asarray(test.labels)
-    kind = "targeted_label_flip" if "targeted_label_flip" in names else "backdoor"
+    kind = names[0]
     triggered = None
     if kind == "backdoor":
         stamped = apply_trigger(test.features[backdoor_rows(labels, cfg.target_class)], test.image_shape,

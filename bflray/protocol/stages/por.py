@@ -32,6 +32,7 @@ from bflray.por import (
     validate_transactions,
 )
 from bflray.por.kappa_screen import MIN_TOKENS_PER_FEATURE
+from bflray.config.schema import PoRConfig
 from bflray.protocol.state import RoundState, RunContext
 
 log = logging.getLogger("bflray")
@@ -94,25 +95,10 @@ class ValidateRankStage:
             keep = np.ones(len(pooled), dtype=bool)
             if cfg.kappa_screen != "none":
                 started = time.perf_counter()
-                screen = screen_kappa(pooled, threshold=cfg.kappa_screen_threshold)
+                keep, screened[valid], notes = self._screen(pooled, [len(txs[i].kappa) for i in valid], state.round, cfg)
                 screen_seconds = time.perf_counter() - started
-                if screen.steps == 0 and not self._abstained:
-                    self._abstained = True
-                    log.warning(
-                        "round %d: the κ screen abstains: %d pooled datapoints of %d × %d tokens are too few to fit "
-                        "its scatter (it needs at least %g tokens per feature); out-of-domain κ goes unscreened",
-                        state.round, *pooled.shape, MIN_TOKENS_PER_FEATURE,
-                    )
-                keep = ~screen.flagged
-                bounds = np.cumsum([0] + [len(txs[i].kappa) for i in valid])
-                for i, lo, hi in zip(valid, bounds[:-1], bounds[1:], strict=True):
-                    screened[i] = int(screen.flagged[lo:hi].sum())
-                    if screened[i]:
-                        reasons[i] = (
-                            f"κ screen: {screened[i]} of {hi - lo} datapoints left out of the exam, at up to "
-                            f"{screen.outlyingness[lo:hi].max():.3g} × the median distance > "
-                            f"{cfg.kappa_screen_threshold:g}"
-                        )
+                for i, note in zip(valid, notes, strict=True):
+                    reasons[i] = note or reasons[i]
             states = torch.from_numpy(np.stack([txs[i].weights for i in valid]))
             if not keep.all():
                 pooled, pooled_labels = pooled[keep], pooled_labels[keep]
@@ -143,6 +129,30 @@ class ValidateRankStage:
             por_excluded=int(n - len(valid)), por_datapoints=datapoints, por_screened=int((screened > 0).sum()),
             por_screened_datapoints=int(screened.sum()), por_screen_seconds=screen_seconds,
         )
+
+
+    def _screen(
+        self, pooled: np.ndarray, sizes: list[int], round_: int, cfg: PoRConfig
+    ) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """The κ screen on the pooled datapoints of transactions of ``sizes`` datapoints each:
+        which datapoints stay, and per transaction how many left and why ("" when none did)."""
+        screen = screen_kappa(pooled, threshold=cfg.kappa_screen_threshold)
+        if screen.steps == 0 and not self._abstained:
+            self._abstained = True
+            log.warning(
+                "round %d: the κ screen abstains: %d pooled datapoints of %d × %d tokens are too few to fit "
+                "its scatter (it needs at least %g tokens per feature); out-of-domain κ goes unscreened",
+                round_, *pooled.shape, MIN_TOKENS_PER_FEATURE,
+            )
+        bounds = np.cumsum([0, *sizes])
+        counts = np.add.reduceat(screen.flagged.astype(np.int64), bounds[:-1]) if sizes else np.zeros(0, np.int64)
+        notes = [
+            f"κ screen: {count} of {hi - lo} datapoints left out of the exam, at up to "
+            f"{screen.outlyingness[lo:hi].max():.3g} × the median distance > {cfg.kappa_screen_threshold:g}"
+            if count else ""
+            for count, lo, hi in zip(counts, bounds[:-1], bounds[1:], strict=True)
+        ]
+        return ~screen.flagged, counts, notes
 
 
 class PoREvaluateStage:
