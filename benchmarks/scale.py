@@ -15,6 +15,7 @@ Prints one JSON line per (N, round) measurement, after a warm-up round, then one
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import time
 
@@ -38,14 +39,19 @@ def _flops_per_hospital(model_hidden: int = 128) -> float:
 
 
 def measure(
-    n: int, *, backend_name: str, rounds: int, peak: float
+    n: int, *, backend_name: str, rounds: int, peak: float, memory_interval_s: float | None = 0.5
 ) -> tuple[list[dict[str, object]], dict[str, object]]:
-    """Per-round records (after one warm-up round) and a summary of N hospitals' rounds."""
+    """Per-round records (after one warm-up round) and a summary of N hospitals' rounds.
+
+    ``memory_interval_s``: how often the process tree's PSS is sampled, or None for no
+    sampling (the peak is then not reported). A sample reads every process's smaps_rollup,
+    about 20 ms of one core with a local Ray cluster, taken from the shards it measures."""
     config = workload_config(hospitals=n, backend=backend_name)
     if backend_name == "ray":
         import actors  # noqa: F401  (registers the Ray backend)
     records: list[dict[str, object]] = []
-    with PeakSampler() as sampler:
+    sampling = PeakSampler(memory_interval_s) if memory_interval_s is not None else contextlib.nullcontext()
+    with sampling as sampler:
         backend = create_backend(config)
         try:
             start = time.perf_counter()
@@ -88,8 +94,10 @@ def measure(
         "benchmark": "scale", "summary": True, "backend": backend_name, "n": n, "shards": len(ranges),
         "seconds_setup": round(setup, 2), "seconds_round_best": round(best, 4),
         "seconds_round_median": round(float(np.median(per_round)), 4), "ms_per_hospital": round(1000 * best / n, 4),
-        "hospital_updates_per_s": round(n / best, 1), "peak_pss_bytes": sampler.peak,
-        "peak_pss_gib": round(sampler.peak / 2**30, 3), "matmul_peak_gflops": round(peak, 1),
+        "hospital_updates_per_s": round(n / best, 1),
+        "peak_pss_bytes": None if sampler is None else sampler.peak,
+        "peak_pss_gib": None if sampler is None else round(sampler.peak / 2**30, 3),
+        "memory_interval_s": memory_interval_s, "matmul_peak_gflops": round(peak, 1),
         "torch_threads": torch.get_num_threads(), "load_average": list(os.getloadavg()),
     }
     return records, summary
@@ -100,11 +108,16 @@ def main() -> None:
     parser.add_argument("--n", default="10,100,1000,10000", help="comma-separated hospital counts")
     parser.add_argument("--backend", default="ray", choices=["ray", "inprocess"])
     parser.add_argument("--rounds", type=int, default=2, help="measured rounds per N, after one warm-up round")
+    parser.add_argument("--memory-interval", type=float, default=0.5,
+                        help="seconds between PSS samples of the process tree; 0 for none")
     args = parser.parse_args()
     peak = matmul_peak_gflops()
     emit({"benchmark": "matmul_peak", "gflops": round(peak, 1), "torch_threads": torch.get_num_threads()})
     for n in (int(v) for v in args.n.split(",")):
-        records, summary = measure(n, backend_name=args.backend, rounds=args.rounds, peak=peak)
+        records, summary = measure(
+            n, backend_name=args.backend, rounds=args.rounds, peak=peak,
+            memory_interval_s=args.memory_interval if args.memory_interval > 0 else None,
+        )
         for record in records:
             emit(record)
         emit(summary)

@@ -3,7 +3,10 @@
 For each N, in one run: bflray's rounds (the Ray backend, packed shards, as
 ``benchmarks/scale.py``), then Flower 1.41's simulation (``benchmarks/flower_workload.py``
 in the Flower venv, one subprocess per client-resource setting), then bflray again, each
-after a warm-up round; bflray's figure is the median of its rounds before and after. Workload (issue 5): N hospitals × 128 samples of 256 features, 9 classes; head
+after a warm-up round; bflray's figure is the median of its rounds before and after. Neither
+engine's rounds run beside a memory sampler (``benchmarks/scale.py`` reports bflray's memory):
+its reads of every process's smaps_rollup would take CPU from bflray's shards only. Workload
+(issue 5): N hospitals × 128 samples of 256 features, 9 classes; head
 BatchNorm(256) → Linear(256,128) → ReLU → Dropout(0.1) → Linear(128,9); 1 local epoch,
 batch 32, SGD; FedAvg over all N.
 
@@ -64,7 +67,7 @@ def main() -> None:
     peak = matmul_peak_gflops()
     for n in (int(v) for v in args.n.split(",")):
         # bflray before and after Flower, so drifting load on a shared machine hits both engines.
-        records, ours = measure(n, backend_name="ray", rounds=args.bflray_rounds, peak=peak)
+        records, ours = measure(n, backend_name="ray", rounds=args.bflray_rounds, peak=peak, memory_interval_s=None)
         emit({**ours, "engine": "bflray", "when": "before flower"})
         flower = []
         for cpus in (float(v) for v in args.num_cpus.split(",")):
@@ -72,7 +75,7 @@ def main() -> None:
             emit(record)
             if "error" not in record:
                 flower.append(record)
-        later, ours_after = measure(n, backend_name="ray", rounds=args.bflray_rounds, peak=peak)
+        later, ours_after = measure(n, backend_name="ray", rounds=args.bflray_rounds, peak=peak, memory_interval_s=None)
         emit({**ours_after, "engine": "bflray", "when": "after flower"})
         if not flower:
             emit({"benchmark": "vs_flower", "n": n, "error": "no Flower setting finished"})

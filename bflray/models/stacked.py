@@ -26,7 +26,8 @@ class EpochBatches:
     """One epoch of a chunk of C hospitals, batch-major: batch j of every hospital is the
     contiguous block ``x[j]`` (C × B × F), so a step reads one slab of memory.
 
-    ``x``: nb × C × B × F float32 (padding rows hold arbitrary real samples);
+    ``x``: nb × C × B × F float32, or the stored dtype for a model with a hand-written
+    backward (padding rows hold arbitrary real samples);
     ``labels``: nb × C × B int64 class ids (nb × C × B × K 0/1 for a multi-label task);
     ``mask``: nb × C × B bool, False marks padding.
     """
@@ -125,8 +126,9 @@ class HandWrittenBackward(Protocol):
         """Everything about the epoch's batches that does not depend on the parameters
         (for example BatchNorm's batch statistics), and the buffers after the epoch.
 
-        It may overwrite ``batches.x``; ``workspace`` holds scratch tensors it may reuse
-        (by name) from one call to the next, valid until the next call."""
+        ``batches.x`` may be in the features' stored dtype (float16), and may be overwritten;
+        ``workspace`` holds scratch tensors it may reuse (by name) from one call to the next,
+        valid until the next call."""
         ...
 
     def train_step(
@@ -139,9 +141,14 @@ class HandWrittenBackward(Protocol):
         keep_scale: float = 1.0,
         learning_rate: float | None = None,
         grads: dict[str, torch.Tensor] | None = None,
+        shared: bool = False,
     ) -> torch.Tensor:
         """Forward and backward on batch ``batch`` of the prepared epoch; the per-hospital
         losses (length C).
+
+        ``shared`` promises that every hospital's parameters are equal (a chunk's first step
+        from the global point, or SVRG's anchor), so the model may read hospital 0's as
+        everyone's.
 
         With ``learning_rate`` it takes a plain SGD step on ``parts`` in place; otherwise it
         writes the gradients into ``grads`` (same shapes as ``parts``) and leaves ``parts``

@@ -47,11 +47,16 @@ def sequential_orders(*, starts: np.ndarray, sizes: np.ndarray, width: int) -> n
 
 def gather_epoch(
     features: torch.Tensor, labels: torch.Tensor, order: np.ndarray, batch_size: int,
-    workspace: dict[str, torch.Tensor] | None = None,
+    workspace: dict[str, torch.Tensor] | None = None, *, convert: bool = True,
 ) -> EpochBatches:
     """One epoch's samples of C hospitals (``order``: C × width row indices, ``-1`` padding),
-    copied once into batch-major float32 (nb × C × B × F): the only conversion from the
-    stored dtype, and each step then reads one contiguous slab instead of gathering."""
+    copied once into batch-major order (nb × C × B × F), so each step then reads one
+    contiguous slab instead of gathering.
+
+    With ``convert`` the copy is float32, the only conversion from the stored dtype; without
+    it the samples keep the stored dtype, for a model that converts them batch by batch
+    (:meth:`~bflray.models.stacked.HandWrittenBackward.prepare_epoch`), which saves a pass over
+    the epoch's samples."""
     c, width = order.shape
     nb = width // batch_size
     index = torch.from_numpy(np.ascontiguousarray(order)).view(c, nb, batch_size).transpose(0, 1).reshape(-1)
@@ -59,10 +64,11 @@ def gather_epoch(
     mask = index >= 0
     rows = index.clamp(min=0)
     f = features.shape[1]
-    x = scratch(workspace, "gather_x", (nb, c, batch_size, f), torch.float32, features.device)
-    if features.dtype == torch.float32:
+    if features.dtype == torch.float32 or not convert:
+        x = scratch(workspace, "gather_x", (nb, c, batch_size, f), features.dtype, features.device)
         torch.index_select(features, 0, rows, out=x.view(-1, f))
     else:
+        x = scratch(workspace, "gather_x", (nb, c, batch_size, f), torch.float32, features.device)
         stored = scratch(workspace, "gather_stored", (len(rows), f), features.dtype, features.device)
         x.view(-1, f).copy_(torch.index_select(features, 0, rows, out=stored))
     labels = labels.index_select(0, rows).view(nb, c, batch_size, *labels.shape[1:])

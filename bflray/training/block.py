@@ -184,10 +184,13 @@ class _ChunkRun:
         if keep is not None and keep.device != device:
             keep = keep.to(device)
         sizes = torch.from_numpy(self.sizes[lo:hi].astype(np.float32)).to(device)
+        manual = isinstance(self.model, HandWrittenBackward)
         chunk = _Chunk(self.model, self.start, hi - lo, s, self.full, sizes, workspace)
         scale = 1.0 / (1.0 - self.dropout) if self.dropout > 0 else 1.0
         for epoch in range(s.epochs):
-            batches = gather_epoch(self.features, self.labels, index[:, epoch], s.batch_size, workspace=workspace)
+            batches = gather_epoch(
+                self.features, self.labels, index[:, epoch], s.batch_size, workspace=workspace, convert=not manual
+            )
             chunk.run_epoch(batches, None if keep is None else keep[epoch], scale, workspace)
         return ChunkResult(lo, hi, *chunk.result())
 
@@ -235,6 +238,7 @@ class _Chunk:
         self.parts = split_parts(model, start[:p], c, workspace)
         self.buffers = start[p:].expand(c, model.num_buffers).clone()
         self.manual = isinstance(model, HandWrittenBackward)
+        self.steps = 0  # steps taken so far: until the first, every hospital holds the global state
         # Gradient buffers for the hand-written backward; SGD's step is fused and needs none.
         self.grads: dict[str, torch.Tensor] = {}
         if self.manual and settings.optimizer != "sgd":
@@ -274,17 +278,22 @@ class _Chunk:
             if not bool(active[j].any()):
                 continue
             step_keep = None if keep is None else keep[j]
+            shared = self.steps == 0  # nobody has moved from the global point yet
             if sgd:
                 losses = model.train_step(
-                    self.parts, prepared, j, keep=step_keep, keep_scale=scale, learning_rate=self.settings.learning_rate
+                    self.parts, prepared, j, keep=step_keep, keep_scale=scale,
+                    learning_rate=self.settings.learning_rate, shared=shared,
                 )
             else:
-                losses = model.train_step(self.parts, prepared, j, keep=step_keep, keep_scale=scale, grads=self.grads)
-                if self.anchor is not None:
+                losses = model.train_step(
+                    self.parts, prepared, j, keep=step_keep, keep_scale=scale, grads=self.grads, shared=shared
+                )
+                if self.anchor is not None:  # SVRG's anchor is the global point throughout
                     model.train_step(
-                        self.anchor, prepared, j, keep=step_keep, keep_scale=scale, grads=self.anchor_grads
+                        self.anchor, prepared, j, keep=step_keep, keep_scale=scale, grads=self.anchor_grads, shared=True
                     )
                 self._step(active[j].unsqueeze(1))
+            self.steps += 1
             self._count(losses, active[j])
         self.buffers = buffers_after
 

@@ -61,7 +61,7 @@ def full_gradient_sum(
     for lo in range(0, len(sizes), chunk_size):
         hi = min(lo + chunk_size, len(sizes))
         order = sequential_orders(starts=starts[lo:hi], sizes=sizes[lo:hi], width=width)
-        batches = gather_epoch(features, labels, order, batch_size)
+        batches = gather_epoch(features, labels, order, batch_size, convert=not manual)
         parts = split_parts(model, start[:p], hi - lo)
         buffers = start[p:].expand(hi - lo, model.num_buffers).clone()
         if manual:
@@ -82,7 +82,7 @@ def _manual_sums(
     for j in range(batches.num_batches):
         if not bool(batches.mask[j].any()):
             continue
-        model.train_step(parts, prepared, j, grads=grads)
+        model.train_step(parts, prepared, j, grads=grads, shared=True)  # everyone at the global point
         for acc, g in zip(sums, grads.values(), strict=True):
             acc += g.sum(dim=0, dtype=torch.float64)
     return sums
