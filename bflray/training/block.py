@@ -184,12 +184,12 @@ class _ChunkRun:
         if keep is not None and keep.device != device:
             keep = keep.to(device)
         sizes = torch.from_numpy(self.sizes[lo:hi].astype(np.float32)).to(device)
-        manual = isinstance(self.model, HandWrittenBackward)
         chunk = _Chunk(self.model, self.start, hi - lo, s, self.full, sizes, workspace)
         scale = 1.0 / (1.0 - self.dropout) if self.dropout > 0 else 1.0
         for epoch in range(s.epochs):
             batches = gather_epoch(
-                self.features, self.labels, index[:, epoch], s.batch_size, workspace=workspace, convert=not manual
+                self.features, self.labels, index[:, epoch], s.batch_size, workspace=workspace,
+                convert=not chunk.manual,  # a hand-written backward converts batch by batch
             )
             chunk.run_epoch(batches, None if keep is None else keep[epoch], scale, workspace)
         return ChunkResult(lo, hi, *chunk.result())
