@@ -102,3 +102,26 @@ class PeakSampler:
 def emit(record: dict[str, Any]) -> None:
     """One JSON line per measurement, flushed at once."""
     print(json.dumps(record), flush=True)
+
+
+def _cpu_ticks() -> tuple[int, int]:
+    """(busy, total) jiffies of all CPUs since boot, from /proc/stat (idle and iowait are not busy)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    return sum(values) - values[3] - values[4], sum(values)
+
+
+def wait_until_quiet(*, busy_below: float = 0.1, window_s: float = 0.5, timeout_s: float = 60.0) -> dict[str, Any]:
+    """Wait until the machine's CPUs are busy less than ``busy_below`` of the time over two
+    windows in a row (what another engine's processes leave behind is still exiting right
+    after it returns: Flower's Ray workers kept the machine 43 % busy for a second, measured),
+    or ``timeout_s`` has passed. Returns the seconds waited and the last window's busy fraction."""
+    start = time.perf_counter()
+    quiet, busy = 0, float("nan")
+    while quiet < 2 and time.perf_counter() - start < timeout_s:
+        before = _cpu_ticks()
+        time.sleep(window_s)
+        after = _cpu_ticks()
+        busy = (after[0] - before[0]) / max(1, after[1] - before[1])
+        quiet = quiet + 1 if busy < busy_below else 0
+    return {"seconds_settling": round(time.perf_counter() - start, 1), "busy_fraction_before": round(busy, 3),
+            "settled": quiet >= 2}

@@ -3,7 +3,9 @@
 For each N, in one run: bflray's rounds (the Ray backend, packed shards, as
 ``benchmarks/scale.py``), then Flower 1.41's simulation (``benchmarks/flower_workload.py``
 in the Flower venv, one subprocess per client-resource setting), then bflray again, each
-after a warm-up round; bflray's figure is the median of its rounds before and after. Neither
+after a warm-up round and on a quiet machine (the other engine's processes are still exiting
+when it returns); bflray's figure is the median of its rounds before and after (20 each: a
+0.3-s round feels every passing disturbance that a 15-s Flower round averages out). Neither
 engine's rounds run beside a memory sampler (``benchmarks/scale.py`` reports bflray's memory):
 its reads of every process's smaps_rollup would take CPU from bflray's shards only. Workload
 (issue 5): N hospitals × 128 samples of 256 features, 9 classes; head
@@ -11,7 +13,7 @@ BatchNorm(256) → Linear(256,128) → ReLU → Dropout(0.1) → Linear(128,9); 
 batch 32, SGD; FedAvg over all N.
 
 Usage: ``python -m benchmarks.vs_flower --n 100,1000 [--flower-python .venv-flower/bin/python]
-[--num-cpus 1,0.5] [--rounds 2] [--bflray-rounds 5]``. Prints one JSON line per (N, engine
+[--num-cpus 1,0.5] [--rounds 2] [--bflray-rounds 20]``. Prints one JSON line per (N, engine
 setting) and then one comparison line per N: median seconds per round of bflray and of
 Flower's best setting, and their ratio.
 """
@@ -28,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import emit, matmul_peak_gflops
+from benchmarks.common import emit, matmul_peak_gflops, wait_until_quiet
 from benchmarks.scale import measure
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,7 +61,8 @@ def main() -> None:
     parser.add_argument("--flower-python", default=str(ROOT / ".venv-flower" / "bin" / "python"))
     parser.add_argument("--num-cpus", default="1,0.5", help="Flower client_resources.num_cpus settings to try")
     parser.add_argument("--rounds", type=int, default=2, help="measured Flower rounds, after one warm-up round")
-    parser.add_argument("--bflray-rounds", type=int, default=5, help="measured bflray rounds, after one warm-up round")
+    parser.add_argument("--bflray-rounds", type=int, default=20,
+                        help="measured bflray rounds before Flower and again after it, each after a warm-up round")
     parser.add_argument("--flower-timeout", type=float, default=1800.0, help="seconds per Flower simulation")
     args = parser.parse_args()
     if not Path(args.flower_python).exists():
@@ -67,16 +70,20 @@ def main() -> None:
     peak = matmul_peak_gflops()
     for n in (int(v) for v in args.n.split(",")):
         # bflray before and after Flower, so drifting load on a shared machine hits both engines.
+        # Each engine starts on a quiet machine: the other's exiting processes would slow it.
+        quiet = wait_until_quiet()
         records, ours = measure(n, backend_name="ray", rounds=args.bflray_rounds, peak=peak, memory_interval_s=None)
-        emit({**ours, "engine": "bflray", "when": "before flower"})
+        emit({**ours, **quiet, "engine": "bflray", "when": "before flower"})
         flower = []
         for cpus in (float(v) for v in args.num_cpus.split(",")):
+            quiet = wait_until_quiet()
             record = run_flower(args.flower_python, n, num_cpus=cpus, rounds=args.rounds, timeout_s=args.flower_timeout)
-            emit(record)
+            emit({**record, **quiet})
             if "error" not in record:
                 flower.append(record)
+        quiet = wait_until_quiet()
         later, ours_after = measure(n, backend_name="ray", rounds=args.bflray_rounds, peak=peak, memory_interval_s=None)
-        emit({**ours_after, "engine": "bflray", "when": "after flower"})
+        emit({**ours_after, **quiet, "engine": "bflray", "when": "after flower"})
         if not flower:
             emit({"benchmark": "vs_flower", "n": n, "error": "no Flower setting finished"})
             continue

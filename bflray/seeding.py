@@ -6,7 +6,9 @@ backend, on how hospitals are packed into actors, or on the order actors answer.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from enum import IntEnum
+from typing import Any
 
 import numpy as np
 
@@ -44,3 +46,134 @@ def derive_seed_sequence(seed: int, round_: int, hospital: int, purpose: Purpose
 def derive_rng(seed: int, round_: int, hospital: int, purpose: Purpose) -> np.random.Generator:
     """A NumPy generator for one (run, round, hospital, purpose) draw."""
     return np.random.Generator(np.random.PCG64(derive_seed_sequence(seed, round_, hospital, purpose)))
+
+
+# numpy's SeedSequence hash (NEP 19, numpy/random/bit_generator.pyx), reproduced so that many
+# hospitals' seed pools are hashed in one vectorised pass; tests check it word for word.
+_INIT_A, _MULT_A = 0x43B0D7E5, 0x931E8875
+_INIT_B, _MULT_B = 0x8B51F9DD, 0x58F38DED
+_MIX_L, _MIX_R = 0xCA01F9DD, 0x4973F715
+_POOL_SIZE = 4
+_MASK32 = 0xFFFFFFFF
+# PCG64's 128-bit LCG multiplier (numpy/random/src/pcg64/pcg64.h, PCG_DEFAULT_MULTIPLIER_128)
+_PCG_MULT = (2549297995355413924 << 64) + 4865540595714422341
+_MASK128 = (1 << 128) - 1
+
+
+def _int_words(value: int) -> list[int]:
+    """A non-negative int as numpy coerces it into a seed: 32-bit words, least significant first."""
+    if value < 0:
+        raise ValueError(f"seed words must be non-negative, got {value}")
+    words = [value & _MASK32]
+    value >>= 32
+    while value:
+        words.append(value & _MASK32)
+        value >>= 32
+    return words
+
+
+class _Hasher:
+    """SeedSequence's multiplier that changes at each ``hashmix``; values are uint32 arrays."""
+
+    def __init__(self) -> None:
+        self.const = _INIT_A
+
+    def __call__(self, value: np.ndarray) -> np.ndarray:
+        value = value ^ np.uint32(self.const)
+        self.const = (self.const * _MULT_A) & _MASK32
+        mixed: np.ndarray = np.multiply(value, np.uint32(self.const))  # uint32, wrapping
+        out: np.ndarray = mixed ^ (mixed >> np.uint32(16))
+        return out
+
+
+def _mix(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    result: np.ndarray = np.multiply(x, np.uint32(_MIX_L)) - np.multiply(y, np.uint32(_MIX_R))  # uint32, wrapping
+    out: np.ndarray = result ^ (result >> np.uint32(16))
+    return out
+
+
+def _pools(entropy: np.ndarray) -> np.ndarray:
+    """SeedSequence pools (R × 4 uint32) of R entropy rows of equal length (R × W uint32)."""
+    rows, width = entropy.shape
+    hashmix = _Hasher()
+    zero = np.zeros(rows, dtype=np.uint32)
+    pool = [hashmix(entropy[:, i] if i < width else zero) for i in range(_POOL_SIZE)]
+    for src in range(_POOL_SIZE):
+        for dst in range(_POOL_SIZE):
+            if src != dst:
+                pool[dst] = _mix(pool[dst], hashmix(pool[src]))
+    for src in range(_POOL_SIZE, width):
+        for dst in range(_POOL_SIZE):
+            pool[dst] = _mix(pool[dst], hashmix(entropy[:, src]))
+    return np.stack(pool, axis=1)
+
+
+def _pcg64_words(pools: np.ndarray) -> np.ndarray:
+    """``generate_state(4, uint64)`` of each pool (R × 4 uint64)."""
+    const = _INIT_B
+    out = np.empty((len(pools), 8), dtype=np.uint32)
+    for i in range(8):
+        value = pools[:, i % _POOL_SIZE] ^ np.uint32(const)
+        const = (const * _MULT_B) & _MASK32
+        value = value * np.uint32(const)
+        out[:, i] = value ^ (value >> np.uint32(16))
+    return out.astype("<u4").view("<u8").astype(np.uint64)
+
+
+def _pcg64_state(words: list[int]) -> Any:  # numpy types the state as a private TypedDict
+    """The state numpy's PCG64 starts in from ``generate_state(4, uint64)`` (``pcg64_set_seed``)."""
+    seed, stream = (words[0] << 64) | words[1], (words[2] << 64) | words[3]
+    inc = ((stream << 1) | 1) & _MASK128
+    # from state 0: one step (0 · M + inc), add the seed, one more step
+    state = (((inc + seed) & _MASK128) * _PCG_MULT + inc) & _MASK128
+    return {"bit_generator": "PCG64", "state": {"state": state, "inc": inc}, "has_uint32": 0, "uinteger": 0}
+
+
+class HospitalSeeds:
+    """Where ``derive_rng(seed, round_, h, purpose)`` starts, for each of many hospitals.
+
+    The seeds are hashed together (numpy's ``SeedSequence`` hash and PCG64 seeding, vectorised
+    over the hospitals; a test checks the streams word for word), then :meth:`generators`
+    re-seeds one generator per call for each hospital in turn: about 3 µs a hospital against
+    10 µs for building its generator. ``seeds[lo:hi]`` is the seeds of hospitals ``lo … hi-1``.
+    """
+
+    def __init__(self, seed: int, round_: int, hospitals: np.ndarray, purpose: Purpose) -> None:
+        self.seed, self.round, self.purpose = int(seed), int(round_), Purpose(purpose)
+        self.hospitals = np.asarray(hospitals, dtype=np.int64).reshape(-1)
+        self._words: list[list[int]] | None = None
+        ids = self.hospitals
+        if len(ids) and int(ids.min()) >= 0 and int(ids.max()) <= _MASK32:  # one seed word per id, as numpy
+            prefix = np.array(_int_words(self.seed) + _int_words(self.round), dtype=np.uint32)
+            entropy = np.empty((len(ids), len(prefix) + 2), dtype=np.uint32)
+            entropy[:, : len(prefix)] = prefix
+            entropy[:, len(prefix)] = ids
+            entropy[:, len(prefix) + 1] = int(self.purpose)
+            self._words = _pcg64_words(_pools(entropy)).tolist()
+
+    def __len__(self) -> int:
+        return len(self.hospitals)
+
+    def __getitem__(self, rows: slice) -> HospitalSeeds:
+        part = object.__new__(HospitalSeeds)
+        part.seed, part.round, part.purpose = self.seed, self.round, self.purpose
+        part.hospitals = self.hospitals[rows]
+        part._words = None if self._words is None else self._words[rows]
+        return part
+
+    def generators(self) -> Iterator[np.random.Generator]:
+        """For each hospital in turn, a generator in the state its ``derive_rng`` starts in.
+
+        The same generator object is yielded every time, re-seeded for the next hospital:
+        draw from it before advancing the iterator and keep no reference to it. Each call
+        has its own generator, so threads may iterate at once."""
+        if self._words is None:  # ids numpy would coerce into other words (negative ones raise there)
+            for h in self.hospitals.tolist():
+                yield derive_rng(self.seed, self.round, h, self.purpose)
+            return
+        bits = np.random.PCG64(0)
+        generator = np.random.Generator(bits)
+        for words in self._words:
+            bits.state = _pcg64_state(words)
+            yield generator
+

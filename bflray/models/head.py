@@ -174,15 +174,16 @@ class HeadSpec:
         multi_label = batches.labels.dim() == 4  # nb × C × B × K 0/1 targets
         if multi_label:  # the mean over the K labels' binary cross-entropies: 1/K in every weight
             weight = weight / self.num_classes
-            target = batches.labels.transpose(2, 3).to(x.dtype).mul_(weight)
+            target = batches.labels.transpose(2, 3).to(x.dtype).mul_(weight.neg())
         else:
-            target = torch.nn.functional.one_hot(batches.labels, self.num_classes).transpose(2, 3).to(x.dtype).mul_(weight)
+            target = torch.nn.functional.one_hot(batches.labels, self.num_classes).transpose(2, 3).to(x.dtype)
+            target.mul_(weight.neg())
 
         def buffer(name: str, shape: tuple[int, int]) -> torch.Tensor:
             return scratch(workspace, f"head_{name}", (c, *shape), x.dtype, x.device)
 
         epoch = _HeadEpoch(
-            x=x, rstd=rstd, target=target, weight=weight, z=buffer("z", (b, f)), dz=buffer("dz", (b, f)),
+            x=x, rstd=rstd, neg_target=target, weight=weight, z=buffer("z", (b, f)), dz=buffer("dz", (b, f)),
             hidden=buffer("hidden", (b, self.hidden)), dhidden=buffer("dhidden", (b, self.hidden)),
             logits=buffer("logits", (self.num_classes, b)), multi_label=multi_label,
         )
@@ -208,7 +209,7 @@ class HeadSpec:
         if not isinstance(prepared, _HeadEpoch):
             raise TypeError(f"prepared must come from HeadSpec.prepare_epoch, got {type(prepared).__name__}")
         ep, s = prepared, keep_scale
-        x, rstd, target = ep.x[batch], ep.rstd[batch], ep.target[batch]  # x: the centred batch x − μ
+        x, rstd, neg_target = ep.x[batch], ep.rstd[batch], ep.neg_target[batch]  # x: the centred batch x − μ
         gamma, beta, w1, b1, w2, b2 = (parts[k] for k in ("gamma", "beta", "w1", "b1", "w2", "b2"))
         # z = γ (x − μ) r + β: one pass over the batch, x̂ never stored
         z = torch.addcmul(beta.unsqueeze(1), x, rstd * gamma.unsqueeze(1), out=ep.z)
@@ -222,12 +223,13 @@ class HeadSpec:
         logits = torch.baddbmm(b2.unsqueeze(2), w2.transpose(1, 2), a.transpose(1, 2), alpha=s, out=ep.logits)
         if ep.multi_label:  # Σ w/K (softplus(z) − y z) per hospital; ∂/∂z = w/K (σ(z) − y)
             w = ep.weight[batch]
-            losses = torch.nn.functional.softplus(logits).mul_(w).sum(dim=(1, 2)).sub_((logits * target).sum(dim=(1, 2)))
-            dlogits = torch.sigmoid(logits).mul_(w).sub_(target)
+            losses = torch.nn.functional.softplus(logits).mul_(w).sum(dim=(1, 2)).add_(_dot(logits, neg_target))
+            dlogits = torch.addcmul(neg_target, torch.sigmoid(logits), w)
         else:
             logp = torch.log_softmax(logits, dim=1)  # C × classes × B
-            losses = (logp * target).sum(dim=(1, 2)).neg_()
-            dlogits = logp.exp_().mul_(ep.weight[batch]).sub_(target)
+            losses = _dot(logp, neg_target)  # −Σ w log p(y)
+            probabilities = logp.exp_()
+            dlogits = torch.addcmul(neg_target, probabilities, ep.weight[batch], out=probabilities)
         da = torch.bmm(dlogits.transpose(1, 2), w2.transpose(1, 2), out=ep.dhidden)  # before W₂ moves
         # ∂h / s, in place over ∂a (masked_fill_ is ~10× slower)
         dh = torch.ops.aten.threshold_backward.grad_input(da, a, 0.0, grad_input=da)
@@ -255,6 +257,12 @@ class HeadSpec:
         else:
             raise ValueError("train_step needs learning_rate (an SGD step) or grads (where to write them)")
         return losses
+
+
+def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``Σ a ⊙ b`` per hospital (C × ·): one batched product instead of a product and a sum."""
+    c = a.shape[0]
+    return torch.bmm(a.reshape(c, 1, -1), b.reshape(c, -1, 1)).view(c)
 
 
 def _track(
@@ -287,7 +295,8 @@ class _HeadEpoch:
 
     x: torch.Tensor  # nb × C × B × F float32: each batch minus its mean over its real samples
     rstd: torch.Tensor  # nb × C × 1 × F: 1 / √(biased variance + ε)
-    target: torch.Tensor  # nb × C × classes × B: one-hot labels (multi-label: 0/1 targets) times each sample's loss weight
+    # nb × C × classes × B: minus the one-hot labels (multi-label: 0/1 targets) times each sample's loss weight
+    neg_target: torch.Tensor
     weight: torch.Tensor  # nb × C × 1 × B (multi-label: divided by the number of labels)
     z: torch.Tensor
     dz: torch.Tensor

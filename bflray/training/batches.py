@@ -2,8 +2,10 @@
 
 Every draw comes from ``derive_rng(seed, round, hospital, purpose)``, so a hospital's
 batches and masks are the same whichever shard hosts it and whichever hospitals share its
-chunk. The per-hospital loops here only create generators and draw from them (about 25 µs a
-hospital for its two streams, measured); everything else is vectorised over the chunk.
+chunk. The per-hospital loops here only re-seed one generator and draw from it
+(:class:`~bflray.seeding.HospitalSeeds`, which hashes a call's seeds together: about 3 µs
+a hospital and stream, against 10 µs for building its generator); everything
+else is vectorised over the chunk.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import numpy as np
 import torch
 
 from bflray.models.stacked import EpochBatches, scratch
-from bflray.seeding import Purpose, derive_rng
+from bflray.seeding import HospitalSeeds, Purpose
 
 #: Dropout draws 16-bit uniforms (the four 16-bit lanes of each raw 64-bit draw of the
 #: hospital's PCG64 stream); p is applied as a threshold on them (resolution 2⁻¹⁶).
@@ -25,14 +27,14 @@ def padded_width(sizes: np.ndarray, batch_size: int) -> int:
     return max(1, -(-longest // batch_size)) * batch_size
 
 
-def epoch_orders(
-    *, seed: int, round_: int, hospital_ids: np.ndarray, starts: np.ndarray, sizes: np.ndarray, epochs: int, width: int
-) -> np.ndarray:
+def epoch_orders(*, seeds: HospitalSeeds, starts: np.ndarray, sizes: np.ndarray, epochs: int, width: int) -> np.ndarray:
     """Row indices ``H × epochs × width``: hospital h's samples ``starts[h] … starts[h]+sizes[h]-1``
-    in a fresh seeded order each epoch, then ``-1`` padding. No sample appears twice in an epoch."""
-    index = np.full((len(hospital_ids), epochs, width), -1, dtype=np.int64)
-    for i, (h, start, n) in enumerate(zip(hospital_ids.tolist(), starts.tolist(), sizes.tolist(), strict=True)):
-        rng = derive_rng(seed, round_, h, Purpose.SHUFFLE)
+    in a fresh seeded order each epoch, then ``-1`` padding. No sample appears twice in an epoch.
+
+    ``seeds``: the H hospitals' :attr:`~bflray.seeding.Purpose.SHUFFLE` seeds of the round."""
+    _check_purpose(seeds, Purpose.SHUFFLE)
+    index = np.full((len(seeds), epochs, width), -1, dtype=np.int64)
+    for i, (rng, start, n) in enumerate(zip(seeds.generators(), starts.tolist(), sizes.tolist(), strict=True)):
         for e in range(epochs):
             index[i, e, :n] = start + rng.permutation(n)
     return index
@@ -76,21 +78,29 @@ def gather_epoch(
 
 
 def dropout_keep(
-    *, seed: int, round_: int, hospital_ids: np.ndarray, epochs: int, width: int, units: int, probability: float,
-    batch_size: int, workspace: dict[str, torch.Tensor] | None = None,
+    *, seeds: HospitalSeeds, epochs: int, width: int, units: int, probability: float, batch_size: int,
+    workspace: dict[str, torch.Tensor] | None = None,
 ) -> torch.Tensor:
-    """0/1 keep masks (float32), one seeded stream per hospital, laid out batch-major like
-    :func:`gather_epoch`: ``epochs × nb × H × B × units``. A hospital's stream covers its
+    """0/1 keep masks (float32), one seeded stream per hospital (``seeds``: the H hospitals'
+    :attr:`~bflray.seeding.Purpose.DROPOUT_MASK` seeds of the round), laid out batch-major
+    like :func:`gather_epoch`: ``epochs × nb × H × B × units``. A hospital's stream covers its
     ``epochs × width × units`` draws in that order, whatever the layout."""
+    _check_purpose(seeds, Purpose.DROPOUT_MASK)
+    hospitals = len(seeds)
     threshold = int(round(probability * _DROPOUT_LEVELS))
     nb = width // batch_size
-    out = scratch(workspace, "dropout_keep", (epochs, nb, len(hospital_ids), batch_size, units), torch.float32)
+    out = scratch(workspace, "dropout_keep", (epochs, nb, hospitals, batch_size, units), torch.float32)
     view = out.numpy()
     count = epochs * width * units
     words = -(-count // 4)  # four 16-bit draws per raw 64-bit word (random_raw is 2× faster than bytes)
-    raw = np.empty((len(hospital_ids), words), dtype=np.uint64)
-    for i, h in enumerate(hospital_ids.tolist()):
-        raw[i] = derive_rng(seed, round_, h, Purpose.DROPOUT_MASK).bit_generator.random_raw(words)
-    draws = raw.view("<u2")[:, :count].reshape(len(hospital_ids), epochs, nb, batch_size, units)
+    raw = np.empty((hospitals, words), dtype=np.uint64)
+    for i, rng in enumerate(seeds.generators()):
+        raw[i] = rng.bit_generator.random_raw(words)
+    draws = raw.view("<u2")[:, :count].reshape(hospitals, epochs, nb, batch_size, units)
     np.greater_equal(draws.transpose(1, 2, 0, 3, 4), threshold, out=view, casting="unsafe")
     return out
+
+
+def _check_purpose(seeds: HospitalSeeds, purpose: Purpose) -> None:
+    if seeds.purpose != purpose:
+        raise ValueError(f"seeds.purpose = {seeds.purpose.name}: these draws need {purpose.name} seeds")

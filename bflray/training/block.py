@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from bflray.models.stacked import EpochBatches, HandWrittenBackward, StackedModel, scratch
+from bflray.seeding import HospitalSeeds, Purpose
 from bflray.training.batches import dropout_keep, epoch_orders, gather_epoch, padded_width
 from bflray.training.loss import masked_losses
 from bflray.training.optimizers import AdamState, LocalTraining, adam_step, sgd_step
@@ -164,21 +165,25 @@ class _ChunkRun:
         settings: LocalTraining, seed: int, round_: int, dropout: float,
     ) -> None:
         self.model, self.start, self.full, self.features, self.labels = model, start, full, features, labels
-        self.hospital_ids, self.starts, self.sizes, self.settings = hospital_ids, starts, sizes, settings
-        self.seed, self.round, self.dropout = seed, round_, dropout
+        self.starts, self.sizes, self.settings, self.dropout = starts, sizes, settings, dropout
         self.width = padded_width(sizes, settings.batch_size)
+        # every hospital's seeds of the round, hashed once for all chunks
+        self.shuffle = HospitalSeeds(seed, round_, hospital_ids, Purpose.SHUFFLE)
+        self.masks = None
+        if dropout > 0 and model.dropout_width:
+            self.masks = HospitalSeeds(seed, round_, hospital_ids, Purpose.DROPOUT_MASK)
 
     def train(self, lo: int, hi: int, workspace: dict[str, torch.Tensor]) -> ChunkResult:
-        s, ids = self.settings, self.hospital_ids[lo:hi]
+        s = self.settings
         index = epoch_orders(
-            seed=self.seed, round_=self.round, hospital_ids=ids, starts=self.starts[lo:hi], sizes=self.sizes[lo:hi],
-            epochs=s.epochs, width=self.width,
+            seeds=self.shuffle[lo:hi], starts=self.starts[lo:hi], sizes=self.sizes[lo:hi], epochs=s.epochs,
+            width=self.width,
         )
         keep = None
-        if self.dropout > 0 and self.model.dropout_width:
+        if self.masks is not None:
             keep = dropout_keep(
-                seed=self.seed, round_=self.round, hospital_ids=ids, epochs=s.epochs, width=self.width,
-                units=self.model.dropout_width, probability=self.dropout, batch_size=s.batch_size, workspace=workspace,
+                seeds=self.masks[lo:hi], epochs=s.epochs, width=self.width, units=self.model.dropout_width,
+                probability=self.dropout, batch_size=s.batch_size, workspace=workspace,
             )
         device = self.features.device
         if keep is not None and keep.device != device:
@@ -274,8 +279,9 @@ class _Chunk:
         model = cast(HandWrittenBackward, self.model)
         prepared, buffers_after = model.prepare_epoch(batches, self.buffers, workspace=workspace)
         sgd = self.settings.optimizer == "sgd"
-        for j in range(batches.num_batches):
-            if not bool(active[j].any()):
+        stepped, step_losses = [], []
+        for j, anyone in enumerate(active.any(dim=1).tolist()):
+            if not anyone:
                 continue
             step_keep = None if keep is None else keep[j]
             shared = self.steps == 0  # nobody has moved from the global point yet
@@ -294,7 +300,10 @@ class _Chunk:
                     )
                 self._step(active[j].unsqueeze(1))
             self.steps += 1
-            self._count(losses, active[j])
+            stepped.append(j)
+            step_losses.append(losses)
+        if stepped:  # one update of the loss sums per epoch, not per step
+            self._count(torch.stack(step_losses), active[stepped])
         self.buffers = buffers_after
 
     def _autograd_epoch(
@@ -323,7 +332,7 @@ class _Chunk:
                     self.anchor_grads[name] = g
             with torch.no_grad():
                 self._step(active[j].unsqueeze(1))
-            self._count(losses.detach(), active[j])
+            self._count(losses.detach().unsqueeze(0), active[j].unsqueeze(0))
         for v in [*leaves, *(anchor or [])]:  # workspace tensors: the next chunk copies into them
             v.requires_grad_(False)
 
@@ -341,8 +350,9 @@ class _Chunk:
                 sgd_step(flat, grad, learning_rate=s.learning_rate)
 
     def _count(self, losses: torch.Tensor, active: torch.Tensor) -> None:
-        self.loss_sum += torch.where(active, losses.double(), 0.0)
-        self.batches += active.double()
+        """Add steps' losses (steps × C) where the hospital took the step (``active``, steps × C)."""
+        self.loss_sum += torch.where(active, losses.double(), 0.0).sum(dim=0)
+        self.batches += active.double().sum(dim=0)
 
     def result(self) -> tuple[tuple[torch.Tensor, ...], np.ndarray]:
         c = self.c

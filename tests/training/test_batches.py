@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from bflray.seeding import HospitalSeeds, Purpose
 from bflray.training.batches import dropout_keep, epoch_orders
 
-KEEP = dict(seed=7, epochs=2, width=64, units=16, probability=0.25, batch_size=16)
+KEEP = dict(epochs=2, width=64, units=16, probability=0.25, batch_size=16)
 
 
 def _keep(ids: np.ndarray, round_: int = 1) -> np.ndarray:
     """Masks as ``hospitals × epochs × width × units`` (undoing the batch-major layout)."""
-    out = dropout_keep(round_=round_, hospital_ids=ids, **KEEP).numpy()  # type: ignore[arg-type]
+    out = dropout_keep(seeds=HospitalSeeds(7, round_, ids, Purpose.DROPOUT_MASK), **KEEP).numpy()  # type: ignore[arg-type]
     epochs, nb, h, b, u = out.shape
     return out.transpose(2, 0, 1, 3, 4).reshape(h, epochs, nb * b, u)
 
@@ -36,15 +37,20 @@ def test_a_hospitals_masks_and_orders_do_not_depend_on_who_is_drawn_with_it() ->
     assert np.array_equal(_keep(ids[::-1])[1], alone[0])
     sizes = np.array([10, 64, 33, 1])
     starts = np.array([0, 100, 200, 300])
-    together = epoch_orders(seed=7, round_=4, hospital_ids=ids, starts=starts, sizes=sizes, epochs=3, width=64)
-    single = epoch_orders(seed=7, round_=4, hospital_ids=ids[2:3], starts=starts[2:3], sizes=sizes[2:3], epochs=3,
-                          width=64)
+    together = epoch_orders(
+        seeds=HospitalSeeds(7, 4, ids, Purpose.SHUFFLE), starts=starts, sizes=sizes, epochs=3, width=64
+    )
+    single = epoch_orders(
+        seeds=HospitalSeeds(7, 4, ids[2:3], Purpose.SHUFFLE), starts=starts[2:3], sizes=sizes[2:3], epochs=3, width=64
+    )
     assert np.array_equal(together[2], single[0])
 
 
 def test_each_epoch_visits_every_sample_of_the_hospital_once_in_a_new_order() -> None:
     ids, starts, sizes = np.array([5, 6]), np.array([0, 50]), np.array([50, 37])
-    index = epoch_orders(seed=1, round_=1, hospital_ids=ids, starts=starts, sizes=sizes, epochs=3, width=64)
+    index = epoch_orders(
+        seeds=HospitalSeeds(1, 1, ids, Purpose.SHUFFLE), starts=starts, sizes=sizes, epochs=3, width=64
+    )
     for i, (start, n) in enumerate(zip(starts, sizes, strict=True)):
         for e in range(3):
             assert sorted(index[i, e, :n].tolist()) == list(range(start, start + n))
