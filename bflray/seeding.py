@@ -6,6 +6,7 @@ backend, on how hospitals are packed into actors, or on the order actors answer.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from enum import IntEnum
 from typing import Any
@@ -73,14 +74,15 @@ def _int_words(value: int) -> list[int]:
 
 
 class _Hasher:
-    """SeedSequence's multiplier that changes at each ``hashmix``; values are uint32 arrays."""
+    """SeedSequence's ``hashmix``, whose multiplier changes at each call; values are uint32 arrays.
+    The pool is mixed with constants A and its output words drawn with constants B."""
 
-    def __init__(self) -> None:
-        self.const = _INIT_A
+    def __init__(self, init: int = _INIT_A, mult: int = _MULT_A) -> None:
+        self.const, self.mult = init, mult
 
     def __call__(self, value: np.ndarray) -> np.ndarray:
         value = value ^ np.uint32(self.const)
-        self.const = (self.const * _MULT_A) & _MASK32
+        self.const = (self.const * self.mult) & _MASK32
         mixed: np.ndarray = np.multiply(value, np.uint32(self.const))  # uint32, wrapping
         out: np.ndarray = mixed ^ (mixed >> np.uint32(16))
         return out
@@ -110,13 +112,8 @@ def _pools(entropy: np.ndarray) -> np.ndarray:
 
 def _pcg64_words(pools: np.ndarray) -> np.ndarray:
     """``generate_state(4, uint64)`` of each pool (R × 4 uint64)."""
-    const = _INIT_B
-    out = np.empty((len(pools), 8), dtype=np.uint32)
-    for i in range(8):
-        value = pools[:, i % _POOL_SIZE] ^ np.uint32(const)
-        const = (const * _MULT_B) & _MASK32
-        value = value * np.uint32(const)
-        out[:, i] = value ^ (value >> np.uint32(16))
+    draw = _Hasher(_INIT_B, _MULT_B)
+    out = np.stack([draw(pools[:, i % _POOL_SIZE]) for i in range(8)], axis=1)
     return out.astype("<u4").view("<u8").astype(np.uint64)
 
 
@@ -141,7 +138,7 @@ class HospitalSeeds:
     def __init__(self, seed: int, round_: int, hospitals: np.ndarray, purpose: Purpose) -> None:
         self.seed, self.round, self.purpose = int(seed), int(round_), Purpose(purpose)
         self.hospitals = np.asarray(hospitals, dtype=np.int64).reshape(-1)
-        self._words: list[list[int]] | None = None
+        self._words: list[list[int]] | None = None  # None: derive_rng's own way, hospital by hospital
         ids = self.hospitals
         if len(ids) and int(ids.min()) >= 0 and int(ids.max()) <= _MASK32:  # one seed word per id, as numpy
             prefix = np.array(_int_words(self.seed) + _int_words(self.round), dtype=np.uint32)
@@ -155,8 +152,7 @@ class HospitalSeeds:
         return len(self.hospitals)
 
     def __getitem__(self, rows: slice) -> HospitalSeeds:
-        part = object.__new__(HospitalSeeds)
-        part.seed, part.round, part.purpose = self.seed, self.round, self.purpose
+        part = copy.copy(self)
         part.hospitals = self.hospitals[rows]
         part._words = None if self._words is None else self._words[rows]
         return part
@@ -176,4 +172,3 @@ class HospitalSeeds:
         for words in self._words:
             bits.state = _pcg64_state(words)
             yield generator
-
